@@ -1,0 +1,330 @@
+"""The checker: a verdict for every claim, and a report for every derivation.
+
+For one claim ``lhs = rhs`` under stated assumptions (and possibly a case):
+
+1. try to prove it symbolically, for symbolic K, with the normal form
+   (``normal_form``), under a time limit; if proved, find the smallest set of
+   assumptions that still proves it;
+2. evaluate both sides numerically at K = 1..7 (``numeric``); a point where
+   they differ refutes the claim, and is kept as the counterexample;
+3. combine: proved (and numerically confirmed), numeric only (with what
+   blocked the proof), refuted, or undecided (with the reason).
+
+A claim that fails under its stated assumptions but is proved once another
+assumption is added names that assumption: it is what the step silently uses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+from sympy.polys.polyerrors import BasePolynomialError
+
+from . import assumptions as assumption_registry
+from . import numeric
+from .derivation import Case, Derivation, Finding, Step
+from .errors import EvaluationError
+from .justifications import REGISTRY as JUSTIFICATIONS
+from .normal_form import Context, proves_equal, rebuild
+from .verdicts import Counterexample, Status, Verdict
+
+#: seconds one claim may spend in SymPy before it is called undecided
+STEP_TIME_LIMIT = 20.0
+
+#: SymPy failures we have seen and contain, each reported by name, never as a proof:
+#: StopIteration from simplify on Sums (sympy issue 14570), RecursionError on deep
+#: trees, NotImplementedError for unsupported operations, polynomial errors from
+#: together/fraction on non-polynomial atoms.
+SYMPY_FAILURES = (StopIteration, RecursionError, NotImplementedError, BasePolynomialError)
+NUMERIC_FAILURES = (EvaluationError, ZeroDivisionError, OverflowError)
+
+
+class StepTimeout(Exception):
+    """The time limit of one claim ran out."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise StepTimeout after `seconds` (main thread only; elsewhere no limit)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise StepTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _subsets_by_strength(names: frozenset[str]):
+    """Subsets of names, weakest first: by how much they assume in all, then by count."""
+    ordered = assumption_registry.ordered(names)
+    subsets = [frozenset(c) for r in range(len(ordered) + 1) for c in itertools.combinations(ordered, r)]
+    return sorted(subsets, key=lambda s: (len(assumption_registry.closure(s)), len(s), assumption_registry.ordered(s)))
+
+
+def _without_implied(names: frozenset[str]) -> tuple[str, ...]:
+    """Drop names implied by others in the set, for a shorter report."""
+    implied = set()
+    for n in names:
+        implied |= assumption_registry.closure([n]) - {n}
+    return assumption_registry.ordered(names - implied)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, mpmath.mpc) and abs(value.imag) > 0:
+        return f"{mpmath.nstr(value.real, 12)}{mpmath.nstr(value.imag, 12, show_zero_exponent=False):+}i"
+    if isinstance(value, mpmath.mpc):
+        value = value.real
+    return mpmath.nstr(mpmath.mpf(value), 12)
+
+
+def _prove(lhs, rhs, names, case) -> tuple[bool, sp.Expr]:
+    return proves_equal(lhs, rhs, Context(assumption_registry.closure(names), case))
+
+
+def minimal_assumptions(lhs, rhs, stated: frozenset[str], case: Case | None) -> frozenset[str] | None:
+    for subset in _subsets_by_strength(assumption_registry.closure(stated)):
+        if _prove(lhs, rhs, subset, case)[0]:
+            return subset
+    return None
+
+
+def missing_assumptions(lhs, rhs, stated: frozenset[str], case: Case | None) -> tuple[str, ...]:
+    """Assumptions not stated under which the claim would be proved (the weakest that work)."""
+    allowed = assumption_registry.closure(stated)
+    candidates = [n for n in assumption_registry.REGISTRY if n not in allowed]
+    working = [n for n in candidates if _prove(lhs, rhs, allowed | {n}, case)[0]]
+    # keep the weakest: drop any that implies another working one
+    return tuple(n for n in working if not (assumption_registry.closure([n]) - {n}) & set(working))
+
+
+def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = None,
+                seconds: float | None = STEP_TIME_LIMIT) -> Verdict:
+    """Decide lhs = rhs under the given assumption names (and case), for symbolic K."""
+    stated = frozenset(assumptions)
+    unknown = stated - set(assumption_registry.REGISTRY)
+    if unknown:
+        raise EvaluationError(f"unknown assumption(s) {sorted(unknown)}; known: {sorted(assumption_registry.REGISTRY)}")
+    allowed = assumption_registry.closure(stated)
+    proved, leftover, blocked = False, None, ""
+    used: frozenset[str] | None = None
+    try:
+        with time_limit(seconds):
+            proved, leftover = _prove(lhs, rhs, allowed, case)
+            if proved:
+                used = minimal_assumptions(lhs, rhs, stated, case)
+    except StepTimeout:
+        blocked = f"the symbolic proof ran out of its {seconds:g} s time limit"
+    except SYMPY_FAILURES as exc:
+        blocked = f"SymPy failed during the proof ({type(exc).__name__}: {exc})"
+
+    sample, checked, numeric_error = None, 0, ""
+    limit = numeric.CONFIRM_COMBINATIONS if proved else numeric.SEARCH_COMBINATIONS
+    try:
+        sample, checked = numeric.search(lhs, rhs, allowed, case, limit=limit)
+    except NUMERIC_FAILURES as exc:
+        numeric_error = f"numeric evaluation failed: {exc}"
+
+    counterexample = None
+    if sample is not None:
+        counterexample = Counterexample(sample.point, _fmt(sample.lhs), _fmt(sample.rhs), case.label if case else None)
+
+    if proved and used is not None:
+        if counterexample is not None:
+            return Verdict(Status.UNDECIDED, counterexample=counterexample, method="symbolic+numeric",
+                           message="the symbolic proof and the numeric check disagree; this is a checker bug, please report it",
+                           points_checked=checked)
+        note = f"; numeric check skipped: {numeric_error}" if numeric_error else f"; confirmed at {checked} points"
+        return Verdict(Status.PROVED, _without_implied(used), method="symbolic",
+                       message=f"proved for symbolic K{note}", points_checked=checked)
+
+    missing = ()
+    if not blocked:
+        try:
+            with time_limit(seconds):
+                missing = missing_assumptions(lhs, rhs, stated, case)
+        except (StepTimeout,) + SYMPY_FAILURES:
+            missing = ()
+    hint = ""
+    if missing:
+        hint = " It is proved if one also assumes: " + "; ".join(
+            f"{n} ({assumption_registry.REGISTRY[n].sentence})" for n in missing) + ", which this step does not state."
+    residual = "" if leftover is None else str(leftover)
+
+    if counterexample is not None:
+        return Verdict(Status.REFUTED, counterexample=counterexample, method="numeric",
+                       message=f"refuted at {counterexample.describe()}.{hint}", residual=residual,
+                       points_checked=checked, missing_assumptions=missing)
+    if numeric_error:
+        why = blocked or f"no symbolic proof (left over: {residual})"
+        return Verdict(Status.UNDECIDED, method="none", message=f"{why}; {numeric_error}.{hint}", residual=residual,
+                       missing_assumptions=missing)
+    why = blocked or f"no symbolic proof found; what is left after normalising: {residual}"
+    return Verdict(Status.NUMERIC, method="numeric", points_checked=checked, residual=residual,
+                   message=f"holds at all {checked} sampled points (K = 1..7) but is not proved: {why}.{hint}",
+                   missing_assumptions=missing)
+
+
+# ---------------------------------------------------------------------------
+# derivations
+
+
+@dataclass(frozen=True)
+class StepReport:
+    index: int
+    step: Step
+    previous: tuple[sp.Expr, ...]
+    verdict: Verdict
+    stated: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResultReport:
+    """The derivation's claimed end result: reached by the chain, and re-derived independently."""
+
+    expr: sp.Expr
+    latex: str
+    reached: bool
+    rederived: Verdict
+
+
+@dataclass(frozen=True)
+class DerivationReport:
+    derivation: Derivation
+    steps: tuple[StepReport, ...]
+    result: ResultReport
+    findings: tuple[Finding, ...]
+
+    @property
+    def status(self) -> Status:
+        worst = max((s.verdict.status for s in self.steps), key=lambda s: s.rank)
+        return worst
+
+
+def _combine(verdicts: list[Verdict]) -> Verdict:
+    worst = max(verdicts, key=lambda v: v.status.rank)
+    if worst.status is not Status.PROVED:
+        return worst
+    used = frozenset().union(*(v.assumptions_used for v in verdicts))
+    return Verdict(Status.PROVED, _without_implied(used), method="symbolic",
+                   message="proved in every case; " + "; ".join(v.message for v in verdicts),
+                   points_checked=sum(v.points_checked for v in verdicts))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one step claims: ``previous = step.expr`` for each (previous, case) pair."""
+
+    index: int
+    step: Step
+    against: tuple[tuple[sp.Expr, Case | None], ...]
+    findings: tuple[Finding, ...] = ()
+
+
+def derivation_claims(derivation: Derivation) -> list[Claim]:
+    """Pair every step with what it must equal, following the chain, the cases and lemmas."""
+    claims: list[Claim] = []
+    chain = derivation.start
+    open_cases: dict[Case, sp.Expr] = {}
+    for number, step in enumerate(derivation.steps, start=1):
+        findings: list[Finding] = []
+        if step.lhs is not None:
+            against = ((step.lhs, step.case),)
+        elif step.case is not None:
+            against = ((open_cases.get(step.case, chain), step.case),)
+            open_cases[step.case] = step.expr
+        elif open_cases:
+            against = tuple((prev, case) for case, prev in open_cases.items())
+            if not JUSTIFICATIONS[step.justification].merges_cases:
+                findings.append(Finding("justification", f"step {number} follows a case split but is not "
+                                        "justified as combining the cases", number))
+            findings.extend(_coverage_findings(list(open_cases), number))
+            open_cases, chain = {}, step.expr
+        else:
+            against = ((chain, None),)
+            chain = step.expr
+        claims.append(Claim(number, step, against, tuple(findings)))
+    return claims
+
+
+def check_claim(derivation: Derivation, claim: Claim) -> StepReport:
+    stated = derivation.stated_assumptions(claim.step)
+    verdicts = [check_equal(prev, claim.step.expr, stated, case) for prev, case in claim.against]
+    verdict = verdicts[0] if len(verdicts) == 1 else _combine(verdicts)
+    previous = tuple(prev for prev, _ in claim.against)
+    return StepReport(claim.index, claim.step, previous, verdict, assumption_registry.ordered(stated))
+
+
+def check_step(derivation: Derivation, number: int) -> StepReport:
+    """Check step `number` (1-based) of a derivation alone."""
+    return check_claim(derivation, derivation_claims(derivation)[number - 1])
+
+
+def check_derivation(derivation: Derivation) -> DerivationReport:
+    reports: list[StepReport] = []
+    findings: list[Finding] = list(derivation.findings)
+    reached = False
+    for claim in derivation_claims(derivation):
+        report = check_claim(derivation, claim)
+        reports.append(report)
+        findings.extend(claim.findings)
+        findings.extend(_assumption_findings(claim.index, claim.step, report.verdict))
+        step = claim.step
+        if step.lhs is None and step.case is None and rebuild(step.expr) == rebuild(derivation.result):
+            reached = True
+    rederived = check_equal(derivation.start, derivation.result,
+                            frozenset(derivation.assumptions) | _used_anywhere(reports))
+    result = ResultReport(derivation.result, derivation.result_latex, reached, rederived)
+    return DerivationReport(derivation, tuple(reports), result, tuple(findings))
+
+
+def _used_anywhere(reports) -> frozenset[str]:
+    return frozenset(a for r in reports for a in r.verdict.assumptions_used)
+
+
+def _coverage_findings(cases: list[Case], number: int) -> list[Finding]:
+    pairs = {(c.left, c.right) for c in cases}
+    out = []
+    for left, right in pairs:
+        have = {c.equal for c in cases if (c.left, c.right) == (left, right)}
+        if have != {True, False}:
+            missing = Case(left, right, not next(iter(have)))
+            out.append(Finding("cases", f"the case split before step {number} does not cover {missing.label}", number))
+    return out
+
+
+def _assumption_findings(number: int, step: Step, verdict: Verdict) -> list[Finding]:
+    """What the step states beyond what it needs, or needs beyond what it states."""
+    out = []
+    if verdict.proved:
+        used = assumption_registry.closure(verdict.assumptions_used)
+        claimed = set(step.assumptions) | set(JUSTIFICATIONS[step.justification].states)
+        for name in assumption_registry.ordered(claimed):
+            if name in used:
+                continue
+            weaker = [w for w in assumption_registry.closure([name]) - {name} if w in used and w != "index_range"]
+            if weaker:
+                out.append(Finding("assumption", f"step {number} is justified by '{name}' "
+                                   f"({assumption_registry.REGISTRY[name].sentence}), but the weaker "
+                                   + ", ".join(f"'{w}' ({assumption_registry.REGISTRY[w].sentence})" for w in weaker)
+                                   + " suffices", number))
+            else:
+                out.append(Finding("assumption", f"step {number} states '{name}' but does not need it", number))
+    elif verdict.missing_assumptions:
+        out.append(Finding("assumption", f"step {number} needs an assumption the derivation never states: "
+                           + "; ".join(f"'{n}' ({assumption_registry.REGISTRY[n].sentence})"
+                                       for n in verdict.missing_assumptions), number))
+    return out

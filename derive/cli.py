@@ -1,0 +1,82 @@
+"""The command line: ``derive list`` and ``derive check``.
+
+The only module that prints or exits.  Errors from the layers below arrive as
+:class:`DeriveError` and are printed once, as ``error: ...``, with exit code 1
+(bad input) or 2 (usage); nothing is turned into a verdict here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import DeriveError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see 'derive --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="derive", description="Check hand derivations of softmax / cross-entropy gradients step by step.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="name the built-in derivations")
+    check = sub.add_parser("check", help="check derivations step by step")
+    check.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (default: all)")
+    check.add_argument("--json", action="store_true", help="print a machine-readable result")
+    check.add_argument("--allow-numeric", action="store_true",
+                       help="exit 0 even if some step only holds numerically")
+    return parser
+
+
+def _select(names):
+    from .notes import all_derivations
+
+    known = all_derivations()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown derivation(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in names] if names else list(known.values())
+
+
+def cmd_list(args) -> int:
+    from .notes import all_derivations
+
+    for d in all_derivations().values():
+        print(f"{d.name:<10} {d.title} ({len(d.steps)} steps)")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .checker import check_derivation
+    from .presentation import to_json_data, to_text
+    from .verdicts import Status
+
+    reports = [check_derivation(d) for d in _select(args.names)]
+    if args.json:
+        print(json.dumps(to_json_data(reports), indent=2, ensure_ascii=False))
+    else:
+        print(to_text(reports))
+    ok = {Status.PROVED, Status.NUMERIC} if args.allow_numeric else {Status.PROVED}
+    return 0 if all(s.verdict.status in ok for r in reports for s in r.steps) else 1
+
+
+COMMANDS = {"list": cmd_list, "check": cmd_check}
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except DeriveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

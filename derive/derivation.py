@@ -1,0 +1,141 @@
+"""Derivations as data: an ordered list of steps, validated when built.
+
+A derivation starts from an expression (``start``) and each :class:`Step`
+claims ``previous = expr``.  A step inside a case split (``case``) follows the
+previous step of the same case, or the last step before the split; the first
+step after the split (justified by ``combine_cases``) is checked against the
+last step of every case.  A step with ``lhs`` is a side result (a lemma such
+as dE/dy_k = -t_k/y_k): it claims ``lhs = expr`` and does not move the chain.
+
+Validation happens here, once, so that bad input (an undefined symbol, an
+unknown justification or assumption, something that is not an expression)
+fails with a message naming the derivation and the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import assumptions as assumption_registry
+from . import justifications as justification_registry
+from .errors import DerivationError
+from .notation import INDEXED_BASES, INDICES, SCALARS, is_index
+
+
+@dataclass(frozen=True)
+class Case:
+    """A case of a split: ``left = right`` (equal) or ``left != right``."""
+
+    left: sp.Symbol
+    right: sp.Symbol
+    equal: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.left} {'=' if self.equal else '!='} {self.right}"
+
+    @property
+    def latex(self) -> str:
+        relation = "=" if self.equal else r"\neq"
+        return f"{sp.latex(self.left)} {relation} {sp.latex(self.right)}"
+
+    def complement(self) -> "Case":
+        return Case(self.left, self.right, not self.equal)
+
+
+@dataclass(frozen=True)
+class Step:
+    expr: sp.Expr
+    latex: str
+    justification: str
+    case: Case | None = None
+    assumptions: tuple[str, ...] = ()
+    lhs: sp.Expr | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something sloppy or ambiguous in the notes, reported, never silently fixed."""
+
+    kind: str
+    message: str
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class Derivation:
+    name: str
+    title: str
+    start: sp.Expr
+    start_latex: str
+    steps: tuple[Step, ...]
+    result: sp.Expr
+    result_latex: str
+    assumptions: tuple[str, ...] = ("index_range",)
+    findings: tuple[Finding, ...] = ()
+    source: str = ""
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        validate(self)
+
+    def stated_assumptions(self, step: Step) -> frozenset[str]:
+        """What this derivation states for a step: its own, the step's and its justification's."""
+        j = justification_registry.REGISTRY[step.justification]
+        return frozenset(self.assumptions) | frozenset(step.assumptions) | frozenset(j.states)
+
+
+_KNOWN_SYMBOLS = frozenset(INDICES) | frozenset(SCALARS) | frozenset(b.label for b in INDEXED_BASES)
+
+
+def _bound_symbols(expr: sp.Basic) -> set:
+    bound = set()
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Sum):
+            bound.update(limit[0] for limit in node.limits)
+    return bound
+
+
+def check_expression(expr, where) -> None:
+    """Raise DerivationError(*where, ...) unless expr is an expression in the notation."""
+    if not isinstance(expr, sp.Expr):
+        raise DerivationError(*where, f"expected a SymPy expression, got {type(expr).__name__} {expr!r:.60}")
+    for base in expr.atoms(sp.IndexedBase):
+        if base not in INDEXED_BASES:
+            raise DerivationError(*where, f"undefined indexed name '{base}'; the notation defines z, t, y")
+    bound = _bound_symbols(expr)
+    for sym in sorted(expr.atoms(sp.Symbol), key=str):
+        if sym in _KNOWN_SYMBOLS or (sym in bound and is_index(sym)):
+            continue
+        names = {s.name for s in _KNOWN_SYMBOLS}
+        hint = " (same name as a notation symbol, different assumptions)" if sym.name in names else ""
+        raise DerivationError(*where, f"undefined symbol '{sym}'{hint}; the notation defines {sorted(names)}")
+
+
+def validate(derivation: Derivation) -> None:
+    name = derivation.name
+    if not derivation.steps:
+        raise DerivationError(name, None, "has no steps")
+    check_expression(derivation.start, (name, 0))
+    check_expression(derivation.result, (name, None))
+    for a in derivation.assumptions:
+        if a not in assumption_registry.REGISTRY:
+            raise DerivationError(name, None, f"unknown assumption '{a}'; known: {sorted(assumption_registry.REGISTRY)}")
+    for number, step in enumerate(derivation.steps, start=1):
+        where = (name, number)
+        if not isinstance(step, Step):
+            raise DerivationError(*where, f"expected a Step, got {type(step).__name__}")
+        check_expression(step.expr, where)
+        if step.lhs is not None:
+            check_expression(step.lhs, where)
+        if step.justification not in justification_registry.REGISTRY:
+            known = ", ".join(sorted(justification_registry.REGISTRY))
+            raise DerivationError(*where, f"unknown justification '{step.justification}'; known: {known}")
+        for a in step.assumptions:
+            if a not in assumption_registry.REGISTRY:
+                raise DerivationError(*where, f"unknown assumption '{a}'; known: {sorted(assumption_registry.REGISTRY)}")
+        if step.case is not None and not (is_index(step.case.left) and is_index(step.case.right)):
+            raise DerivationError(*where, f"a case must relate two indices, got {step.case.label}")

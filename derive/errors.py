@@ -1,0 +1,41 @@
+"""The exceptions `derive` raises on bad input, in one small tree.
+
+The CLI catches :class:`DeriveError` once and prints its message; every
+message names what is wrong and where (derivation, step, file position), so a
+user can act on it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DeriveError(Exception):
+    """Base class: a problem with the user's input, reported without a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(DeriveError):
+    """The command line itself is wrong (unknown derivation name, bad flag)."""
+
+    exit_code = 2
+
+
+class DerivationError(DeriveError):
+    """A derivation is malformed: an undefined symbol, an unknown justification..."""
+
+    def __init__(self, derivation: str, step: int | None, problem: str):
+        self.derivation = derivation
+        self.step = step
+        self.problem = problem
+        where = f"derivation '{derivation}'"
+        if step is not None:
+            where += f", step {step}"
+        super().__init__(f"{where}: {problem}")
+
+
+class EvaluationError(DeriveError):
+    """A numeric evaluation cannot proceed (unknown name, index out of range...)."""
+
+
+class OutputError(DeriveError):
+    """Writing an output (generated code, report) failed; nothing was half-written."""

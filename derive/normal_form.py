@@ -1,0 +1,345 @@
+"""A normal form for expressions in the notation, for symbolic K.
+
+SymPy's ``simplify`` is neither fast nor safe on ``Sum`` (it raises
+StopIteration on some, sympy issue 14570) and knows nothing about our index
+ranges, so the checker normalises with a small set of rules it controls:
+
+1. apply an ``=`` case (j = k becomes k everywhere);
+2. evaluate derivatives (``diff``), unfolding y and E first where they depend
+   on the variable;
+3. unfold the remaining definitions, turn index-valued Piecewise into deltas;
+4. ``ln`` of products of positive factors splits, ``ln e^x = x``;
+5. sums: expand the summand, split over +, move factors free of the index
+   out, sift Kronecker deltas whose other index is known to lie in 1..K, and
+   rename the bound index canonically so alpha-equivalent sums compare equal;
+6. assumption rewrites (one-hot targets, sum of targets is one) and the
+   ``!=`` case, repeated until nothing changes.
+
+Each rule is an identity valid under the stated assumptions, so two
+expressions with equal normal forms are equal; the converse need not hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import assumptions as assumption_registry
+from .derivation import Case
+from .notation import K, t, unfold_all, unfold_E, y, z
+
+MAX_PASSES = 8
+
+
+@dataclass(frozen=True)
+class Context:
+    assumptions: frozenset[str] = frozenset()
+    case: Case | None = None
+    #: index pairs known to differ (from the case, or from branching on a delta)
+    unequal: frozenset[frozenset] = frozenset()
+
+    def with_unequal(self, a, b) -> "Context":
+        return Context(self.assumptions, self.case, self.unequal | {frozenset((a, b))})
+
+
+def rebuild(expr: sp.Basic) -> sp.Basic:
+    """Re-evaluate a tree built with ``evaluate=False`` (keeps Sum/Derivative unevaluated)."""
+    if not expr.args or isinstance(expr, (sp.Indexed, sp.IndexedBase)):
+        return expr
+    args = [rebuild(a) if isinstance(a, sp.Basic) else a for a in expr.args]
+    if isinstance(expr, sp.Derivative):
+        return sp.Derivative(*args, evaluate=False)
+    if isinstance(expr, sp.Sum):
+        return sp.Sum(*args)
+    if isinstance(expr, sp.Piecewise):
+        return sp.Piecewise(*args)
+    if isinstance(expr, (sp.Tuple,)):
+        return sp.Tuple(*args)
+    return expr.func(*args)
+
+
+def rename_bound(expr: sp.Basic) -> sp.Basic:
+    """Give every sum its own fresh bound index, so no substitution can capture one.
+
+    The notes write z = sum_j e^{z_j} next to a free j; after this, the bound j
+    is a different symbol and ``j -> k`` or ``d/dz_j`` cannot touch it.
+    """
+    counter = iter(range(10**9))
+
+    def walk(node):
+        if not isinstance(node, sp.Basic) or not node.args or isinstance(node, sp.Indexed):
+            return node
+        args = [walk(a) for a in node.args]
+        if isinstance(node, sp.Sum):
+            body, limits = args[0], list(args[1:])
+            for n, (var, lower, upper) in enumerate(limits):
+                fresh = sp.Symbol(f"_b{next(counter)}", integer=True, positive=True)
+                body = body.xreplace({var: fresh})
+                limits[n] = (fresh, lower, upper)
+            return sp.Sum(body, *limits)
+        return node.func(*args, evaluate=False) if isinstance(node, (sp.Add, sp.Mul, sp.Pow)) else node.func(*args)
+
+    return walk(expr)
+
+
+def apply_equal_case(expr: sp.Expr, case: Case | None) -> sp.Expr:
+    if case is None or not case.equal:
+        return expr
+    return expr.xreplace({case.left: case.right})
+
+
+def evaluate_derivatives(expr: sp.Expr) -> sp.Expr:
+    """Evaluate every Derivative; y and E unfold first where they depend on the variable."""
+
+    def evaluate(node: sp.Derivative) -> sp.Expr:
+        result = node.expr
+        for var, count in node.variable_count:
+            if isinstance(var, sp.Indexed) and var.base == z:
+                result = unfold_all(result)
+            elif isinstance(var, sp.Indexed) and var.base == y:
+                result = unfold_E(result)
+            else:
+                return node  # unknown variable: stays, and blocks a proof
+            result = sp.diff(result, var, count)
+        return result
+
+    return expr.replace(lambda e: isinstance(e, sp.Derivative), evaluate)
+
+
+def _indicator(cond, ctx: Context):
+    """1/0 expression (in Kronecker deltas) for an index condition, or None."""
+    if cond is sp.true:
+        return sp.Integer(1)
+    if cond is sp.false:
+        return sp.Integer(0)
+    if isinstance(cond, (sp.Eq, sp.Ne)) and all(isinstance(a, sp.Symbol) for a in cond.args):
+        d = sp.KroneckerDelta(*cond.args)
+        return d if isinstance(cond, sp.Eq) else 1 - d
+    if isinstance(cond, sp.And):
+        parts = [_indicator(c, ctx) for c in cond.args]
+        return None if None in parts else sp.Mul(*parts)
+    if isinstance(cond, sp.Not):
+        inner = _indicator(cond.args[0], ctx)
+        return None if inner is None else 1 - inner
+    return None
+
+
+def piecewise_to_deltas(expr: sp.Expr, ctx: Context) -> sp.Expr:
+    """{a if j != g; b otherwise} becomes a(1 - delta_jg) + b delta_jg."""
+
+    def convert(pw: sp.Piecewise):
+        total, remaining = sp.Integer(0), sp.Integer(1)
+        for value, cond in pw.args:
+            ind = _indicator(cond, ctx)
+            if ind is None:
+                return pw
+            total += value * remaining * ind
+            remaining = remaining * (1 - ind)
+        return total
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), convert)
+
+
+def is_positive(expr: sp.Expr) -> bool:
+    """A sufficient test for positivity that also knows sums of positive terms over 1..K are positive."""
+    if expr.is_positive:
+        return True
+    if isinstance(expr, sp.Sum):
+        return all(lim[1:] == (1, K) for lim in expr.limits) and is_positive(expr.function)
+    if isinstance(expr, sp.Mul):
+        return all(is_positive(f) for f in expr.args)
+    if isinstance(expr, sp.Pow):
+        return is_positive(expr.base) and bool(expr.exp.is_real)
+    if isinstance(expr, sp.exp):
+        return bool(expr.args[0].is_real)
+    return False
+
+
+def split_logs(expr: sp.Expr) -> sp.Expr:
+    """ln(ab) = ln a + ln b and ln(a^n) = n ln a for positive a, b; ln e^x = x for real x."""
+
+    def split(node: sp.log):
+        arg = node.args[0]
+        if isinstance(arg, sp.exp) and arg.args[0].is_real:
+            return arg.args[0]
+        if isinstance(arg, sp.Mul) and all(is_positive(f) for f in arg.args):
+            return sp.Add(*[split(sp.log(f, evaluate=False)) for f in arg.args])
+        if isinstance(arg, sp.Pow) and is_positive(arg.base) and arg.exp.is_real:
+            return arg.exp * split(sp.log(arg.base, evaluate=False))
+        return sp.log(arg)
+
+    return expr.replace(lambda e: isinstance(e, sp.log), split)
+
+
+def apply_unequal(expr: sp.Expr, ctx: Context) -> sp.Expr:
+    pairs = set(ctx.unequal)
+    if ctx.case is not None and not ctx.case.equal:
+        pairs.add(frozenset((ctx.case.left, ctx.case.right)))
+    if not pairs:
+        return expr
+    return expr.replace(
+        lambda e: isinstance(e, sp.KroneckerDelta) and frozenset(e.args[:2]) in pairs,
+        lambda e: sp.Integer(0),
+    )
+
+
+def _height(expr: sp.Expr) -> int:
+    """Nesting depth of sums inside expr (0 when there is none)."""
+    if isinstance(expr, sp.Sum):
+        return 1 + _height(expr.function)
+    return max((_height(a) for a in expr.args if isinstance(a, sp.Expr)), default=0)
+
+
+def canonical_index(summand: sp.Expr, var: sp.Symbol) -> sp.Symbol:
+    """_s1 for a sum with no sum inside, _s2 for one around those, ...; never a name in use."""
+    level = _height(summand) + 1
+    taken = summand.free_symbols - {var}
+    while True:
+        name = sp.Symbol(f"_s{level}", integer=True, positive=True)
+        if name not in taken:
+            return name
+        level += 1
+
+
+def _in_range(index, ctx: Context, bound: frozenset) -> bool:
+    if index in bound:
+        return True
+    return isinstance(index, sp.Symbol) and "index_range" in ctx.assumptions
+
+
+def _normalise_sum(summand: sp.Expr, var: sp.Symbol, ctx: Context, bound: frozenset) -> sp.Expr:
+    total = sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand(summand)):
+        free, dependent = [], []
+        for factor in sp.Mul.make_args(term):
+            (dependent if var in factor.free_symbols else free).append(factor)
+        outside = sp.Mul(*free)
+        sifted = None
+        for factor in dependent:
+            if isinstance(factor, sp.KroneckerDelta):
+                a, b = factor.args[:2]
+                other = b if a == var else a if b == var else None
+                if other is not None and other != var and _in_range(other, ctx, bound):
+                    rest = [f for f in dependent if f is not factor]
+                    sifted = sp.Mul(*rest).xreplace({var: other})
+                    break
+        if sifted is not None:
+            total += outside * sifted
+        elif not dependent:
+            total += outside * K
+        else:
+            inside = sp.Mul(*dependent)
+            new = canonical_index(inside, var)
+            total += outside * sp.Sum(inside.xreplace({var: new}), (new, 1, K))
+    return total
+
+
+def normalise_sums(expr: sp.Expr, ctx: Context, bound: frozenset = frozenset()) -> sp.Expr:
+    """Sums split over +, free factors out, deltas sifted, bound index renamed canonically."""
+    if not isinstance(expr, sp.Expr) or not expr.args or isinstance(expr, sp.Indexed):
+        return expr
+    if isinstance(expr, sp.Sum):
+        if len(expr.limits) > 1:
+            inner = sp.Sum(expr.function, *expr.limits[:-1])
+            return normalise_sums(sp.Sum(inner, expr.limits[-1]), ctx, bound)
+        var, lower, upper = expr.limits[0]
+        summand = normalise_sums(expr.function, ctx, bound | {var})
+        if (lower, upper) != (1, K):
+            return sp.Sum(summand, (var, lower, upper))
+        return _normalise_sum(summand, var, ctx, bound)
+    if isinstance(expr, sp.Derivative):
+        return expr
+    return expr.func(*[normalise_sums(a, ctx, bound) for a in expr.args])
+
+
+def apply_assumptions(expr: sp.Expr, ctx: Context) -> sp.Expr:
+    for name in assumption_registry.ordered(ctx.assumptions):
+        rewrite = assumption_registry.REGISTRY[name].rewrite
+        if rewrite is not None:
+            expr = rewrite(expr)
+    return expr
+
+
+def normal_form(expr: sp.Expr, ctx: Context) -> sp.Expr:
+    """The normal form of expr under ctx (see the module docstring for the rules)."""
+    e = apply_equal_case(rename_bound(rebuild(expr)), ctx.case)
+    e = evaluate_derivatives(e)
+    e = unfold_all(e)
+    e = piecewise_to_deltas(e, ctx)
+    e = split_logs(e)
+    for _ in range(MAX_PASSES):
+        before = e
+        e = apply_assumptions(e, ctx)
+        e = apply_unequal(e, ctx)
+        e = normalise_sums(e, ctx)
+        e = apply_assumptions(e, ctx)
+        e = apply_unequal(e, ctx)
+        if e == before:
+            break
+    return e
+
+
+def free_index_deltas(expr: sp.Expr) -> list[sp.KroneckerDelta]:
+    """Kronecker deltas whose indices are both free (not bound by a sum)."""
+    out = []
+    for node in expr.atoms(sp.KroneckerDelta):
+        if all(isinstance(a, sp.Symbol) for a in node.args[:2]) and set(node.args[:2]) <= expr.free_symbols:
+            out.append(node)
+    return sorted(out, key=str)
+
+
+def atomise(expr: sp.Expr) -> sp.Expr:
+    """Replace sums, logs, exponentials and indexed names by plain symbols.
+
+    What remains is a rational function; deciding whether it is zero is then
+    exact.  Treating related atoms (z_k and e^{z_k}) as independent can only
+    miss identities, never invent them.
+    """
+    table: dict[sp.Basic, sp.Symbol] = {}
+
+    def symbol_for(node, positive=False):
+        if node not in table:
+            table[node] = sp.Symbol(f"_a{len(table)}", positive=positive or None)
+        return table[node]
+
+    def exp_atom(node: sp.exp):
+        out = sp.Integer(1)
+        for term in sp.Add.make_args(sp.expand(node.args[0])):
+            coeff, rest = term.as_coeff_Mul()
+            out *= symbol_for(sp.exp(rest), positive=True) ** coeff
+        return out
+
+    e = expr.replace(lambda n: isinstance(n, sp.Sum), lambda n: symbol_for(n, is_positive(n)))
+    e = e.replace(lambda n: isinstance(n, sp.exp), exp_atom)
+    e = e.replace(lambda n: isinstance(n, sp.log), lambda n: symbol_for(n))
+    e = e.replace(lambda n: isinstance(n, sp.Indexed), lambda n: symbol_for(n, n.base == y))
+    return e
+
+
+def is_zero(expr: sp.Expr) -> bool:
+    """Exact zero test for an atomised rational function."""
+    numerator, _ = sp.fraction(sp.together(atomise(expr)))
+    return sp.expand(numerator) == 0
+
+
+def residual(lhs: sp.Expr, rhs: sp.Expr, ctx: Context) -> sp.Expr:
+    return normal_form(lhs, ctx) - normal_form(rhs, ctx)
+
+
+def proves_equal(lhs: sp.Expr, rhs: sp.Expr, ctx: Context) -> tuple[bool, sp.Expr]:
+    """(True, 0) when lhs = rhs is proved under ctx, else (False, what is left)."""
+    return _decide(normal_form(lhs, ctx) - normal_form(rhs, ctx), ctx)
+
+
+def _decide(diff: sp.Expr, ctx: Context) -> tuple[bool, sp.Expr]:
+    deltas = free_index_deltas(diff)
+    if not deltas:
+        return (True, sp.Integer(0)) if is_zero(diff) else (False, diff)
+    a, b = deltas[0].args[:2]
+    # branch a = b: b becomes a everywhere, then normalise again
+    ok, rest = _decide(normal_form(diff.xreplace({b: a}), ctx), ctx)
+    if not ok:
+        return False, rest
+    differ = ctx.with_unequal(a, b)
+    return _decide(normal_form(diff, differ), differ)

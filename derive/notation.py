@@ -1,0 +1,133 @@
+"""The notation of the notes, defined once.
+
+Every other module builds its expressions from these objects, so that a
+derivation, the checker, the code generator and the report all agree on what
+``z_k``, ``y_k`` and ``E`` mean.
+
+* ``K`` is a symbolic positive integer: the number of classes is never fixed.
+* ``i, j, k`` (and ``gamma``, the correct class) are indices in ``1..K``.
+* ``z_1..z_K`` are real logits, ``t_1..t_K`` real targets.
+* ``y_k = e^{z_k} / sum_{i=1}^K e^{z_i}`` (softmax), ``E = -sum_k t_k ln y_k``
+  (cross-entropy).  ``y`` and ``E`` are *defined* symbols: the checker unfolds
+  them to their definitions, except that ``dE/dy_k`` treats ``y`` as free (the
+  chain rule needs E as a function of y).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+K = sp.Symbol("K", integer=True, positive=True)
+
+i, j, k = sp.symbols("i j k", integer=True, positive=True)
+gamma = sp.Symbol("gamma", integer=True, positive=True)
+
+#: the indices a derivation may leave free; each ranges over 1..K.
+INDICES = (i, j, k, gamma)
+
+z = sp.IndexedBase("z", real=True)
+t = sp.IndexedBase("t", real=True)
+y = sp.IndexedBase("y", positive=True)
+E = sp.Symbol("E", real=True)
+
+#: bases a derivation may index, and the scalar names it may use.
+INDEXED_BASES = (z, t, y)
+SCALARS = (E, K)
+
+
+def delta(a, b) -> sp.Expr:
+    """Kronecker delta delta_{ab}."""
+    return sp.KroneckerDelta(a, b)
+
+
+def Sum(summand, index, lower=1, upper=K) -> sp.Sum:
+    """A sum over ``index`` from 1 to K (the notes' default range)."""
+    return sp.Sum(summand, (index, lower, upper))
+
+
+def partition(index=i) -> sp.Sum:
+    """sum_{index=1}^K e^{z_index}: the softmax denominator (the notes call it z)."""
+    return Sum(sp.exp(z[index]), index)
+
+
+def softmax(at, index=i) -> sp.Expr:
+    """y_at written out: e^{z_at} / sum_index e^{z_index}."""
+    return sp.exp(z[at]) / partition(index)
+
+
+def cross_entropy_of_y(index=k) -> sp.Expr:
+    """E as a function of y: -sum_index t_index ln y_index."""
+    return -Sum(t[index] * sp.log(y[index]), index)
+
+
+def cross_entropy_of_z(index=k) -> sp.Expr:
+    """E with softmax substituted: -sum_index t_index ln(softmax_index)."""
+    return -Sum(t[index] * sp.log(softmax(index)), index)
+
+
+def d(expr, var) -> sp.Derivative:
+    """An unevaluated partial derivative, as the notes write it."""
+    return sp.Derivative(expr, var, evaluate=False)
+
+
+def unfold_y(expr: sp.Expr) -> sp.Expr:
+    """Replace every y_x by its softmax definition."""
+    return expr.replace(
+        lambda e: isinstance(e, sp.Indexed) and e.base == y,
+        lambda e: softmax(e.indices[0], _fresh_sum_index(e.indices[0])),
+    )
+
+
+def unfold_E(expr: sp.Expr) -> sp.Expr:
+    """Replace E by -sum_k t_k ln y_k (y left as is)."""
+    return expr.xreplace({E: cross_entropy_of_y(_BOUND_E)})
+
+
+def unfold_all(expr: sp.Expr) -> sp.Expr:
+    """E and y replaced by definitions: the expression in terms of z and t only."""
+    return unfold_y(unfold_E(expr))
+
+
+# Bound indices used when a definition is unfolded.  They are distinct from the
+# indices a derivation may leave free, so unfolding never captures a free index.
+_BOUND_E = sp.Symbol("kappa", integer=True, positive=True)
+_BOUND_Y = sp.Symbol("iota", integer=True, positive=True)
+_BOUND_Y2 = sp.Symbol("iota2", integer=True, positive=True)
+
+
+def _fresh_sum_index(at) -> sp.Symbol:
+    return _BOUND_Y2 if _BOUND_Y in getattr(at, "free_symbols", ()) else _BOUND_Y
+
+
+def is_index(sym) -> bool:
+    """True for a symbol that denotes an index in 1..K (free or bound)."""
+    return isinstance(sym, sp.Symbol) and bool(sym.is_integer) and sym != K
+
+
+def free_indices(*exprs) -> list:
+    """Index symbols that occur free (not bound by a sum), sorted by name.
+
+    SymPy's own ``free_symbols`` is no help here: a Derivative drops its
+    variable's index (d/dz_j hides j) and a Sum keeps z_i with i bound.
+    """
+
+    def walk(node, bound):
+        if isinstance(node, sp.Symbol):
+            return {node} if is_index(node) and node not in bound else set()
+        if isinstance(node, sp.Sum):
+            inner = bound | {limit[0] for limit in node.limits}
+            out = walk(node.function, inner)
+            for limit in node.limits:
+                for part in limit[1:]:
+                    out |= walk(part, bound)
+            return out
+        out = set()
+        for arg in node.args:
+            if isinstance(arg, sp.Basic):
+                out |= walk(arg, bound)
+        return out
+
+    found = set()
+    for e in exprs:
+        found |= walk(e, frozenset())
+    return sorted(found, key=str)

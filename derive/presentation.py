@@ -1,0 +1,85 @@
+"""Checker results as plain data (for --json) and as terminal text.
+
+Pure functions from reports to dicts and strings; only the CLI prints.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .checker import DerivationReport
+from .verdicts import Status
+
+MARKS = {Status.PROVED: "✓", Status.NUMERIC: "~", Status.REFUTED: "✗", Status.UNDECIDED: "?"}
+
+
+def step_dict(report) -> dict:
+    step, verdict = report.step, report.verdict
+    return {
+        "index": report.index,
+        "latex": step.latex,
+        "sympy": sp.sstr(step.expr),
+        "justification": step.justification,
+        "case": step.case.label if step.case else None,
+        "lemma": sp.sstr(step.lhs) if step.lhs is not None else None,
+        "stated_assumptions": list(report.stated),
+        **verdict.as_dict(),
+    }
+
+
+def derivation_dict(report: DerivationReport) -> dict:
+    d = report.derivation
+    return {
+        "name": d.name,
+        "title": d.title,
+        "status": report.status.value,
+        "result": {
+            "latex": report.result.latex,
+            "sympy": sp.sstr(report.result.expr),
+            "reached_by_steps": report.result.reached,
+            "rederived": report.result.rederived.as_dict(),
+        },
+        "steps": [step_dict(s) for s in report.steps],
+        "findings": [{"kind": f.kind, "step": f.step, "message": f.message} for f in report.findings],
+    }
+
+
+def counts(reports) -> dict:
+    out = {s.value: 0 for s in Status}
+    for r in reports:
+        for s in r.steps:
+            out[s.verdict.status.value] += 1
+    return out
+
+
+def to_json_data(reports) -> dict:
+    return {"derivations": [derivation_dict(r) for r in reports], "summary": counts(reports)}
+
+
+def to_text(reports) -> str:
+    lines: list[str] = []
+    for r in reports:
+        d = r.derivation
+        lines.append(f"{d.name}: {d.title}")
+        lines.append(f"  start  {d.start_latex}")
+        for s in r.steps:
+            v = s.verdict
+            case = f" [case {s.step.case.label}]" if s.step.case else ""
+            used = ", ".join(v.assumptions_used) or "-"
+            lines.append(f"  {s.index:>2} {MARKS[v.status]} {v.status.value:<9} {s.step.justification}{case}; uses: {used}")
+            lines.append(f"       {s.step.latex}")
+            if v.status is not Status.PROVED:
+                lines.append(f"       {v.message}")
+        res = r.result
+        lines.append(f"  result {res.latex}: reached by the steps: {'yes' if res.reached else 'no'}; "
+                     f"independent SymPy re-derivation: {res.rederived.status.value}")
+        if r.findings:
+            lines.append("  findings about the notes:")
+            for f in r.findings:
+                where = f" (step {f.step})" if f.step else ""
+                lines.append(f"    - [{f.kind}]{where} {f.message}")
+        lines.append("")
+    c = counts(reports)
+    total = sum(c.values())
+    lines.append(f"summary: {len(reports)} derivation(s), {total} steps: " + ", ".join(f"{n} {k}" for k, n in c.items()))
+    return "\n".join(lines)
