@@ -15,7 +15,7 @@ from typing import Callable
 
 import sympy as sp
 
-from .notation import K, gamma, t
+from .notation import K, gamma, m, mu, t, z
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ def _one_hot(expr: sp.Expr) -> sp.Expr:
     )
 
 
+def _max_at_mu(expr: sp.Expr) -> sp.Expr:
+    return expr.xreplace({m: z[mu]})
+
+
 REGISTRY: dict[str, Assumption] = {
     a.name: a
     for a in (
@@ -66,6 +70,13 @@ REGISTRY: dict[str, Assumption] = {
             "the targets are one-hot: t_k = 1 for the correct class gamma, 0 otherwise",
             implies=("targets_sum_to_one", "index_range"),
             rewrite=_one_hot,
+        ),
+        Assumption(
+            "max_at_mu",
+            r"m = z_\mu = \max_k z_k",
+            "the shift m is the row maximum, attained at index mu",
+            implies=("index_range",),
+            rewrite=_max_at_mu,
         ),
     )
 }

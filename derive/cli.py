@@ -24,28 +24,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="name the built-in derivations")
     check = sub.add_parser("check", help="check derivations step by step")
-    check.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (default: all)")
+    check.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (default: the notes')")
     check.add_argument("--json", action="store_true", help="print a machine-readable result")
+    check.add_argument("--all", action="store_true", dest="include_all",
+                       help="also check the derivations behind the generated code")
     check.add_argument("--allow-numeric", action="store_true",
                        help="exit 0 even if some step only holds numerically")
     return parser
 
 
-def _select(names):
-    from .notes import all_derivations
+def _builtin():
+    """The notes' derivations, then the ones behind the generated code's numerics."""
+    from . import notes, stability
 
-    known = all_derivations()
+    return notes.all_derivations(), stability.all_derivations()
+
+
+def _select(names, include_all=False):
+    notes, stability = _builtin()
+    known = {**notes, **stability}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(f"unknown derivation(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return [known[n] for n in names] if names else list(known.values())
+    if names:
+        return [known[n] for n in names]
+    return list(known.values()) if include_all else list(notes.values())
 
 
 def cmd_list(args) -> int:
-    from .notes import all_derivations
-
-    for d in all_derivations().values():
-        print(f"{d.name:<10} {d.title} ({len(d.steps)} steps)")
+    notes, stability = _builtin()
+    for heading, group in (("the notes", notes), ("numerics of the generated code", stability)):
+        print(f"{heading}:")
+        for d in group.values():
+            print(f"  {d.name:<20} {d.title} ({len(d.steps)} steps)")
     return 0
 
 
@@ -54,7 +65,7 @@ def cmd_check(args) -> int:
     from .presentation import to_json_data, to_text
     from .verdicts import Status
 
-    reports = [check_derivation(d) for d in _select(args.names)]
+    reports = [check_derivation(d) for d in _select(args.names, args.include_all)]
     if args.json:
         print(json.dumps(to_json_data(reports), indent=2, ensure_ascii=False))
     else:

@@ -38,6 +38,10 @@ REGISTRY: dict[str, Justification] = {
         Justification("log_of_quotient", "ln(a/b) = ln a - ln b and ln e^x = x"),
         Justification("substitution", "earlier results substituted"),
         Justification("algebra", "algebraic rearrangement"),
+        Justification("shift_logits", "every logit shifted by the same constant: e^{z-c} = e^z e^{-c} cancels"),
+        Justification("max_term_is_one", "the term at the maximum is e^{z_mu - m} = e^0 = 1", states=("max_at_mu",)),
+        Justification("softmax_sums_to_one", "sum_k y_k = 1"),
+        Justification("nonnegative_terms", "rewritten as a sum of terms that are each >= 0 (no cancellation)"),
         Justification("combine_cases", "the cases combined with a Kronecker delta", merges_cases=True),
     )
 }

@@ -267,9 +267,9 @@ def normal_form(expr: sp.Expr, ctx: Context) -> sp.Expr:
     e = evaluate_derivatives(e)
     e = unfold_all(e)
     e = piecewise_to_deltas(e, ctx)
-    e = split_logs(e)
     for _ in range(MAX_PASSES):
         before = e
+        e = split_logs(e)
         e = apply_assumptions(e, ctx)
         e = apply_unequal(e, ctx)
         e = normalise_sums(e, ctx)

@@ -21,18 +21,25 @@ K = sp.Symbol("K", integer=True, positive=True)
 
 i, j, k = sp.symbols("i j k", integer=True, positive=True)
 gamma = sp.Symbol("gamma", integer=True, positive=True)
+#: where the row maximum is attained (the stability derivations)
+mu = sp.Symbol("mu", integer=True, positive=True)
 
 #: the indices a derivation may leave free; each ranges over 1..K.
-INDICES = (i, j, k, gamma)
+INDICES = (i, j, k, gamma, mu)
 
 z = sp.IndexedBase("z", real=True)
 t = sp.IndexedBase("t", real=True)
 y = sp.IndexedBase("y", positive=True)
+#: a cotangent vector, for the vector-Jacobian product
+v = sp.IndexedBase("v", real=True)
 E = sp.Symbol("E", real=True)
+#: a shift applied to every logit, and the row maximum m = max_k z_k
+c = sp.Symbol("c", real=True)
+m = sp.Symbol("m", real=True)
 
 #: bases a derivation may index, and the scalar names it may use.
-INDEXED_BASES = (z, t, y)
-SCALARS = (E, K)
+INDEXED_BASES = (z, t, y, v)
+SCALARS = (E, K, c, m)
 
 
 def delta(a, b) -> sp.Expr:

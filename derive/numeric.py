@@ -25,7 +25,7 @@ import sympy as sp
 from . import assumptions as assumption_registry
 from .derivation import Case
 from .errors import EvaluationError
-from .notation import E, K, free_indices, t, y, z
+from .notation import E, K, c, free_indices, gamma, m, mu, t, v, y, z
 
 DIGITS = 30
 #: two sides agree when |lhs - rhs| <= TOLERANCE * max(1, |lhs|, |rhs|)
@@ -45,28 +45,53 @@ class Point:
     indices: dict = field(hash=False)
     z: tuple
     t: tuple
+    #: the cotangent v_1..v_K and the shift c (m is always max_k z_k)
+    v: tuple = ()
+    c: float = 0.0
+
+    @property
+    def m(self):
+        return max(self.z)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "K": self.K,
             "indices": {str(s): v for s, v in sorted(self.indices.items(), key=lambda kv: str(kv[0]))},
             "z": [float(v) for v in self.z],
             "t": [str(v) if isinstance(v, Fraction) else float(v) for v in self.t],
         }
+        if self.v:
+            out["v"] = [float(x) for x in self.v]
+        if self.c:
+            out["c"] = float(self.c)
+        return out
 
 
 class _Env:
     """What a compiled closure reads: the point, plus overrides for differentiation."""
 
-    __slots__ = ("K", "idx", "z", "t", "y_override", "_y")
+    __slots__ = ("K", "idx", "z", "t", "v", "scalars", "y_override", "_y")
 
-    def __init__(self, point: Point, idx=None, z_values=None, y_override=None):
+    def __init__(self, point: Point):
         self.K = point.K
-        self.idx = dict(point.indices) if idx is None else idx
-        self.z = list(z_values) if z_values is not None else [mpmath.mpf(v) for v in point.z]
+        self.idx = dict(point.indices)
+        self.z = [mpmath.mpf(v) for v in point.z]
         self.t = [mpmath.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else mpmath.mpf(v) for v in point.t]
-        self.y_override = y_override or {}
+        self.v = [mpmath.mpf(x) for x in point.v]
+        self.scalars = {c: mpmath.mpf(point.c), m: max(self.z)}
+        self.y_override = {}
         self._y = None
+
+    def derived(self, z_values=None, y_override=None) -> "_Env":
+        """A copy with some logits or some y values changed (for numeric differentiation)."""
+        other = _Env.__new__(_Env)
+        other.K, other.idx, other.t, other.v = self.K, dict(self.idx), self.t, self.v
+        other.z = self.z if z_values is None else z_values
+        # m stays the maximum of the unperturbed logits: it is a constant of the row
+        other.scalars = self.scalars
+        other.y_override = y_override or {}
+        other._y = None
+        return other
 
     def y(self, n: int):
         if n in self.y_override:
@@ -106,6 +131,9 @@ def compile_expr(expr: sp.Basic) -> Closure:
     if expr == E:
         inner = compile_expr(-sp.Sum(t[_E_INDEX] * sp.log(y[_E_INDEX]), (_E_INDEX, 1, K)))
         return inner
+    if expr in (c, m):
+        name = expr
+        return lambda env: env.scalars[name]
     if isinstance(expr, sp.Symbol):
         name = expr
 
@@ -180,6 +208,8 @@ def _compile_indexed(expr: sp.Indexed) -> Closure:
         return lambda env: env.t[_index_value(env, index(env)) - 1]
     if expr.base == y:
         return lambda env: env.y(_index_value(env, index(env)))
+    if expr.base == v:
+        return lambda env: env.v[_index_value(env, index(env)) - 1]
     raise EvaluationError(f"unknown indexed name '{expr.base}'")
 
 
@@ -245,18 +275,12 @@ def _compile_derivative(expr: sp.Derivative) -> Closure:
             def f(x):
                 zs = list(env.z)
                 zs[n - 1] = x
-                inner = _Env.__new__(_Env)
-                inner.K, inner.idx, inner.z, inner.t = env.K, dict(env.idx), zs, env.t
-                inner.y_override, inner._y = {}, None
-                return body(inner)
+                return body(env.derived(z_values=zs))
 
             return mpmath.diff(f, env.z[n - 1])
 
         def g(x):
-            inner = _Env.__new__(_Env)
-            inner.K, inner.idx, inner.z, inner.t = env.K, dict(env.idx), env.z, env.t
-            inner.y_override, inner._y = {n: x}, None
-            return body(inner)
+            return body(env.derived(y_override={n: x}))
 
         return mpmath.diff(g, env.y(n))
 
@@ -287,9 +311,9 @@ def _index_assignments(names, size, case: Case | None, assumed: frozenset, rng, 
     All of them when there are at most `limit`; otherwise the ones where all
     indices are equal (where deltas switch on) and a random sample of the rest.
     """
-    names = list(names)
-    if "one_hot" in assumed and sp.Symbol("gamma", integer=True, positive=True) not in names:
-        names.append(sp.Symbol("gamma", integer=True, positive=True))
+    names = [n for n in names if not (n == mu and "max_at_mu" in assumed)]
+    if "one_hot" in assumed and gamma not in names:
+        names.append(gamma)
     combos = []
     for values in itertools.product(range(1, size + 1), repeat=len(names)):
         assignment = dict(zip(names, values))
@@ -319,12 +343,16 @@ def search(lhs: sp.Expr, rhs: sp.Expr, assumed: frozenset, case: Case | None, se
     with mpmath.workdps(DIGITS):
         for size in SAMPLED_K:
             zs = tuple(round(rng.uniform(-3, 3), 6) for _ in range(size))
+            vs = tuple(round(rng.uniform(-1, 1), 6) for _ in range(size))
+            shift = round(rng.uniform(-5, 5), 6)
             for assignment in _index_assignments(names, size, case, assumed, rng, limit):
-                gamma_value = assignment.get(sp.Symbol("gamma", integer=True, positive=True))
+                if "max_at_mu" in assumed:
+                    assignment = {**assignment, mu: zs.index(max(zs)) + 1}
+                gamma_value = assignment.get(gamma)
                 if gamma_value is None:
                     gamma_value = rng.randint(1, size)
                 ts = tuple(assumption_registry.draw_targets(assumed, size, gamma_value, rng))
-                point = Point(size, assignment, zs, ts)
+                point = Point(size, assignment, zs, ts, vs, shift)
                 a, b = left(_Env(point)), right(_Env(point))
                 checked += 1
                 if not agree(a, b):

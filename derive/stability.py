@@ -1,0 +1,171 @@
+"""Derivations behind the generated code's numerics, proved by the same checker.
+
+The generated NumPy functions never evaluate the textbook formulas directly:
+they shift the logits, work in log space, use log1p for the partition sum and
+compute the label entry of the gradient as minus the sum of the other
+probabilities.  Each of those rewrites is an identity, stated here as a
+derivation, and the code generator lowers the *proved* expressions (the steps
+named in ``KERNEL_STEPS``), never formulas typed into a template.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .derivation import Derivation, Step
+from .notation import E, Sum, c, d, delta, gamma, i, j, k, m, mu, t, v, y, z
+
+SOURCE = "derive/stability.py (numerics of the generated code)"
+
+
+def _shifted_partition(shift):
+    return Sum(sp.exp(z[i] - shift), i)
+
+
+def shift_invariance() -> Derivation:
+    return Derivation(
+        name="shift_invariance",
+        title="Softmax is invariant under a common shift of the logits",
+        source=SOURCE,
+        start=y[k],
+        start_latex=r"y_k",
+        steps=(
+            Step(sp.exp(z[k]) / Sum(sp.exp(z[i]), i), r"= \frac{e^{z_k}}{\sum_{i=1}^K e^{z_i}}", "definition_of_softmax"),
+            Step(sp.exp(z[k] - c) / _shifted_partition(c), r"= \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}", "shift_logits"),
+        ),
+        result=sp.exp(z[k] - c) / _shifted_partition(c),
+        result_latex=r"y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}",
+    )
+
+
+def log_softmax() -> Derivation:
+    L = sp.log(_shifted_partition(m))
+    return Derivation(
+        name="log_softmax",
+        title="log-softmax with the maximum shifted out",
+        source=SOURCE,
+        start=sp.log(y[k]),
+        start_latex=r"\ln y_k",
+        steps=(
+            Step(sp.log(sp.exp(z[k]) / Sum(sp.exp(z[i]), i), evaluate=False),
+                 r"= \ln \frac{e^{z_k}}{\sum_{i=1}^K e^{z_i}}", "definition_of_softmax"),
+            Step(z[k] - sp.log(Sum(sp.exp(z[i]), i)), r"= z_k - \ln \sum_{i=1}^K e^{z_i}", "log_of_quotient"),
+            Step((z[k] - m) - L, r"= (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}", "shift_logits"),
+        ),
+        result=(z[k] - m) - L,
+        result_latex=r"\ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}",
+    )
+
+
+def log1p_partition() -> Derivation:
+    rest = Sum((1 - delta(i, mu)) * sp.exp(z[i] - m), i)
+    return Derivation(
+        name="log1p_partition",
+        title="The shifted partition sum is 1 plus the other terms: evaluate it with log1p",
+        source=SOURCE,
+        start=sp.log(_shifted_partition(m)),
+        start_latex=r"\ln \sum_{i=1}^K e^{z_i - m}",
+        steps=(
+            Step(sp.log(1 + rest), r"= \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)", "max_term_is_one"),
+        ),
+        result=sp.log(1 + rest),
+        result_latex=r"\ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)",
+    )
+
+
+def cross_entropy_soft() -> Derivation:
+    L = sp.log(_shifted_partition(m))
+    return Derivation(
+        name="cross_entropy_soft",
+        title="Cross-entropy from log-softmax, as a sum of non-negative terms",
+        source=SOURCE,
+        start=E,
+        start_latex=r"E",
+        steps=(
+            Step(-Sum(t[k] * sp.log(y[k]), k), r"= -\sum_{k=1}^K t_k \ln y_k", "definition_of_cross_entropy"),
+            Step(-Sum(t[k] * ((z[k] - m) - L), k), r"= -\sum_{k=1}^K t_k \Big((z_k - m) - \ln \sum_i e^{z_i - m}\Big)",
+                 "substitution"),
+            Step(Sum(t[k] * ((m - z[k]) + L), k), r"= \sum_{k=1}^K t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)",
+                 "nonnegative_terms"),
+        ),
+        result=Sum(t[k] * ((m - z[k]) + L), k),
+        result_latex=r"E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)",
+        assumptions=(),
+    )
+
+
+def cross_entropy_label() -> Derivation:
+    L = sp.log(_shifted_partition(m))
+    return Derivation(
+        name="cross_entropy_label",
+        title="Cross-entropy for a class label gamma",
+        source=SOURCE,
+        start=E,
+        start_latex=r"E",
+        steps=(
+            Step(Sum(t[k] * ((m - z[k]) + L), k), r"= \sum_{k=1}^K t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)",
+                 "substitution"),
+            Step((m - z[gamma]) + L, r"= (m - z_\gamma) + \ln \sum_i e^{z_i - m}", "one_hot_target"),
+        ),
+        result=(m - z[gamma]) + L,
+        result_latex=r"E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}",
+    )
+
+
+def gradient_soft() -> Derivation:
+    return Derivation(
+        name="gradient_soft",
+        title="Gradient for soft targets: only sum_k t_k = 1 is needed",
+        source=SOURCE,
+        start=d(E, z[j]),
+        start_latex=r"\frac{\partial E}{\partial z_j}",
+        steps=(Step(y[j] - t[j], r"= y_j - t_j", "sum_of_targets_is_one"),),
+        result=y[j] - t[j],
+        result_latex=r"\frac{\partial E}{\partial z_j} = y_j - t_j",
+    )
+
+
+def gradient_label() -> Derivation:
+    others = Sum((1 - delta(k, gamma)) * y[k], k)
+    return Derivation(
+        name="gradient_label",
+        title="Gradient for a class label: the label entry without cancellation",
+        source=SOURCE,
+        start=d(E, z[j]),
+        start_latex=r"\frac{\partial E}{\partial z_j}",
+        steps=(
+            Step(y[j] - delta(j, gamma), r"= y_j - \delta_{j\gamma}", "one_hot_target"),
+            Step(y[gamma] - 1, r"\left.\frac{\partial E}{\partial z_j}\right|_{j=\gamma} = y_\gamma - 1", "algebra",
+                 lhs=(y[j] - delta(j, gamma)).xreplace({j: gamma})),
+            Step(-others, r"y_\gamma - 1 = -\sum_{k \neq \gamma} y_k", "softmax_sums_to_one",
+                 lhs=y[gamma] - 1),
+        ),
+        result=y[j] - delta(j, gamma),
+        result_latex=r"\frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k",
+        assumptions=("index_range", "one_hot"),
+    )
+
+
+def softmax_vjp() -> Derivation:
+    return Derivation(
+        name="softmax_vjp",
+        title="Vector-Jacobian product of softmax without forming the Jacobian",
+        source=SOURCE,
+        start=Sum(v[k] * d(y[k], z[j]), k),
+        start_latex=r"\sum_{k=1}^K v_k \frac{\partial y_k}{\partial z_j}",
+        steps=(
+            Step(Sum(v[k] * y[k] * (delta(j, k) - y[j]), k), r"= \sum_{k=1}^K v_k y_k (\delta_{jk} - y_j)", "substitution"),
+            Step(y[j] * (v[j] - Sum(v[k] * y[k], k)), r"= y_j \Big(v_j - \sum_{k=1}^K v_k y_k\Big)", "kronecker_delta_sifts"),
+        ),
+        result=y[j] * (v[j] - Sum(v[k] * y[k], k)),
+        result_latex=r"(v^\top J)_j = y_j (v_j - \langle v, y \rangle)",
+    )
+
+
+def all_derivations() -> dict[str, Derivation]:
+    out = {}
+    for build in (shift_invariance, log_softmax, log1p_partition, cross_entropy_soft, cross_entropy_label,
+                  gradient_soft, gradient_label, softmax_vjp):
+        derivation = build()
+        out[derivation.name] = derivation
+    return out
