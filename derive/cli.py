@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also check the derivations behind the generated code")
     check.add_argument("--allow-numeric", action="store_true",
                        help="exit 0 even if some step only holds numerically")
+    codegen = sub.add_parser("codegen", help="generate NumPy code from the proved derivations")
+    codegen.add_argument("--check", action="store_true",
+                         help="exit 1 if the generated files differ from what would be written")
+    codegen.add_argument("-o", "--output", metavar="DIR", default=None,
+                         help="directory to write into (default: generated/ next to templates/)")
     return parser
 
 
@@ -74,7 +79,27 @@ def cmd_check(args) -> int:
     return 0 if all(s.verdict.status in ok for r in reports for s in r.steps) else 1
 
 
-COMMANDS = {"list": cmd_list, "check": cmd_check}
+def cmd_codegen(args) -> int:
+    from pathlib import Path
+
+    from . import codegen
+
+    directory = Path(args.output) if args.output else codegen.ROOT / "generated"
+    target = directory / codegen.OUTPUT_NAME
+    text = codegen.render()
+    if args.check:
+        diff = codegen.difference(target, text)
+        if diff:
+            print(f"{target} is stale or was edited by hand; run 'derive codegen' to regenerate.\n{diff}")
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    codegen.write_atomically(target, text)
+    print(f"wrote {target} ({len(text.splitlines())} lines)")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen}
 
 
 def main(argv=None) -> int:

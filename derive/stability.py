@@ -146,6 +146,24 @@ def gradient_label() -> Derivation:
     )
 
 
+def sum_split_at_label() -> Derivation:
+    shifted = sp.exp(z[i] - c)
+    rest = Sum((1 - delta(i, gamma)) * shifted, i)
+    return Derivation(
+        name="sum_split_at_label",
+        title="The partition sum split into the label's term and the rest",
+        source=SOURCE,
+        start=Sum(shifted, i),
+        start_latex=r"\sum_{i=1}^K e^{z_i - c}",
+        steps=(
+            Step(rest + sp.exp(z[gamma] - c), r"= \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}",
+                 "kronecker_delta_sifts"),
+        ),
+        result=rest + sp.exp(z[gamma] - c),
+        result_latex=r"\sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}",
+    )
+
+
 def softmax_vjp() -> Derivation:
     return Derivation(
         name="softmax_vjp",
@@ -165,7 +183,7 @@ def softmax_vjp() -> Derivation:
 def all_derivations() -> dict[str, Derivation]:
     out = {}
     for build in (shift_invariance, log_softmax, log1p_partition, cross_entropy_soft, cross_entropy_label,
-                  gradient_soft, gradient_label, softmax_vjp):
+                  gradient_soft, gradient_label, sum_split_at_label, softmax_vjp):
         derivation = build()
         out[derivation.name] = derivation
     return out

@@ -1,0 +1,145 @@
+"""Code generation: proved kernels -> lowered NumPy -> ``generated/softmax_ce.py``.
+
+``render()`` is pure: it builds the kernels from the derivations, refuses any
+kernel the checker does not prove, lowers each to NumPy statements and fills
+``templates/softmax_ce.py.j2`` (jinja2, StrictUndefined), which holds only the
+file's skeleton: header, imports, input checks, the loop over row blocks,
+signatures and docstrings.  Writing and comparing files is the CLI's job,
+through ``write_atomically`` / ``difference``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from . import kernels as kernel_module
+from .errors import OutputError
+from .kernels import CodegenError, Kernel
+from .lowering import Emitter, LoweringError, Operand, broadcast_code, canonical_sums
+from .notation import gamma, j, k, m, mu, t, v, y, z
+from .verdicts import Status
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+TEMPLATE = "softmax_ce.py.j2"
+OUTPUT_NAME = "softmax_ce.py"
+
+_INPUT_BASES = {"z": z, "t": t, "v": v, "y": y}
+
+
+@dataclass(frozen=True)
+class RenderedKernel:
+    name: str
+    signature: str
+    doc: list
+    body: list
+    verdict: str
+
+
+def derivation_hash(derivation) -> str:
+    """A content hash of a derivation: everything the checker and the lowering read."""
+    parts = [derivation.name, sp.srepr(derivation.start), sp.srepr(derivation.result)]
+    for step in derivation.steps:
+        parts += [sp.srepr(step.expr), step.latex, step.justification, repr(step.case), repr(step.assumptions),
+                  sp.srepr(step.lhs) if step.lhs is not None else ""]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def _render_kernel(kernel: Kernel) -> RenderedKernel:
+    verdict = kernel_module.prove(kernel)
+    if verdict.status is not Status.PROVED:
+        raise CodegenError(f"kernel {kernel.name} is not proved ({verdict.status.value}): {verdict.message}")
+    args = list(kernel.inputs) + ["out"]
+    head = "y" if "z" not in kernel.inputs else "z"
+    body: list[str] = []
+    if kernel.output == "matrix":
+        code = broadcast_code(kernel.expr, j, k, {y: "y"})
+        body.append(f"out[...] = {code}".replace("z.shape", f"{head}.shape"))
+    else:
+        bindings = {_INPUT_BASES[name]: Operand(name, "vec") for name in kernel.inputs if name in _INPUT_BASES}
+        labels = {}
+        if "gamma" in kernel.inputs:
+            body.append(f"gamma_flat = gamma + np.arange({head}.shape[0]) * {head}.shape[1]")
+            labels[gamma] = "gamma_flat"
+        if kernel.shifted:
+            body += [
+                "mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]",
+                "m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k",
+            ]
+            bindings[m] = Operand("m", "row")
+            labels[mu] = "mu_flat"
+        expr = canonical_sums(kernel.expr)
+        scatter = canonical_sums(kernel.scatter) if kernel.scatter is not None else None
+        returns = canonical_sums(kernel.returns) if kernel.returns is not None else None
+        emitter = Emitter(kernel.class_index, bindings, labels, shift=m if kernel.shifted else None)
+        emitter.count_uses([e for e in (expr, scatter, returns) if e is not None])
+        try:
+            emitter.lower(expr, into="out")
+            if scatter is not None:
+                value = emitter.lower(scatter)
+                emitter.lines.append(f"out.reshape(-1)[gamma_flat] = {value.code}[:, 0]  # the label entry")
+            returned = emitter.lower(returns).code if returns is not None else None
+        except LoweringError as exc:
+            raise CodegenError(f"kernel {kernel.name}: {exc}") from None
+        body += [line.replace("z.shape", f"{head}.shape") for line in emitter.allocations] + emitter.lines
+        if returned is not None:
+            body.append(f"return {returned}")
+    doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (
+        f"; at the label: {sp.sstr(kernel.scatter)}" if kernel.scatter is not None else "")]
+    doc += [f"Lowered from {src}" for src in kernel.sources]
+    doc.append(f"Checker: {verdict.status.value}, assumptions used: {', '.join(verdict.assumptions_used) or 'none'}")
+    return RenderedKernel(kernel.name, ", ".join(args), doc, body, verdict.status.value)
+
+
+def render() -> str:
+    """The generated module's text (pure; byte-for-byte reproducible)."""
+    kernels = kernel_module.build_kernels()
+    rendered = {kern.name: _render_kernel(kern) for kern in kernels}
+    sources = sorted({src.split(" ")[0] for kern in kernels for src in kern.sources})
+    derivations = kernel_module._derivations()
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    template = env.get_template(TEMPLATE)
+    cites = {kern.name: list(kern.sources) for kern in kernels}
+    return template.render(
+        kernels=list(rendered.values()),
+        cites=cites,
+        derivations=[(name, derivation_hash(derivations[name])) for name in sources],
+        template=f"templates/{TEMPLATE}",
+    )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write text to path via a temporary file and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {path}: {exc}") from None
+
+
+def difference(path: Path, text: str) -> str:
+    """'' when path holds exactly text, else a short unified diff (or why it is missing)."""
+    if not path.exists():
+        return f"{path} does not exist"
+    current = path.read_text(encoding="utf-8")
+    if current == text:
+        return ""
+    diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(), f"{path} (on disk)",
+                                     f"{path} (as derive codegen would write it)", lineterm="", n=1))
+    shown = diff[:40]
+    more = len(diff) - len(shown)
+    return "\n".join(shown) + (f"\n... {more} more diff lines" if more > 0 else "")

@@ -1,0 +1,524 @@
+# GENERATED FILE -- DO NOT EDIT.
+# Written by `derive codegen` from templates/softmax_ce.py.j2 and these derivations (name: content hash):
+#   cross_entropy_label: 01038db8089265a3
+#   cross_entropy_soft: c98a5804504e1d3f
+#   gradient_label: 596dbe1f146e4b24
+#   gradient_soft: 71b268fb0505d364
+#   jacobian: a1a4d8dcae680aea
+#   log1p_partition: 50dc941866ae8549
+#   log_softmax: 75d29f4eb71a005c
+#   route1: 27cdc7c994d3c1ef
+#   route2: 13ed1e54cb5477f6
+#   shift_invariance: 2559e3df915893d5
+#   softmax_vjp: 9463fda449825861
+#   sum_split_at_label: 6a355baafce1b821
+# Every kernel below is lowered from an expression the derive checker proved for symbolic K.
+# Regenerate with `derive codegen`; `derive codegen --check` tells when this file is stale.
+"""Softmax, log-softmax, their derivatives and cross-entropy, generated from proved derivations.
+
+All functions work along ``axis`` (the class axis, last by default) of an array
+with any leading batch shape.  float32 in gives float32 out, float64 gives
+float64 (other real numbers are computed as float64); the work is done in
+float64 in blocks of rows, and results are rounded once at the end.
+
+Non-finite input: ``-inf`` masks a class (probability 0, log-probability
+``-inf``); a row whose logits are all ``-inf``, or that holds ``+inf`` or NaN,
+gives NaN in that row only.  No finite input overflows or produces NaN.
+"""
+
+import numpy as np
+
+__all__ = ["softmax", "log_softmax", "softmax_jacobian", "softmax_vjp", "cross_entropy", "cross_entropy_grad"]
+
+_BLOCK = 1 << 15  # elements per row block: the block's buffers stay in cache
+_MAX = np.finfo(np.float64).max
+
+
+def _eye(size):
+    return np.eye(size)
+
+
+def _dtype_of(name, a):
+    kind = a.dtype.kind
+    if kind == "f" and a.dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    if kind == "f" and a.dtype.itemsize == 8:
+        return np.dtype(np.float64)
+    if kind in "iu":
+        return np.dtype(np.float64)
+    raise TypeError(f"{name} must hold real numbers (float32 or float64); got dtype {a.dtype}")
+
+
+def _rows(name, a, axis):
+    """(rows, K) float64-ready view of `a` with the class axis last, its output dtype, and how to undo it."""
+    a = np.asarray(a)
+    if a.dtype.kind == "b" or a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers (float32 or float64); got dtype {a.dtype}")
+    dtype = _dtype_of(name, a)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have a class axis; got a scalar")
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"axis {axis} is out of range for {name} with shape {a.shape}")
+    moved = np.moveaxis(a, axis, -1)
+    if moved.shape[-1] == 0:
+        raise ValueError(f"the class axis of {name} is empty: shape {a.shape}, axis {axis}")
+    batch = moved.shape[:-1]
+    flat = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    return flat, dtype, batch
+
+
+def _restore(flat, batch, axis, ndim):
+    return np.moveaxis(flat.reshape(batch + flat.shape[-1:]), -1, axis if axis >= 0 else ndim + axis)
+
+
+def _like(name, a, other_name, shape, axis):
+    flat, _, batch = _rows(name, a, axis)
+    if batch + flat.shape[-1:] != shape:
+        raise ValueError(f"{name} must have the shape of {other_name} (class axis last: {shape}); "
+                         f"got {batch + flat.shape[-1:]}")
+    return flat
+
+
+def _work(block):
+    return block if block.dtype == np.float64 else block.astype(np.float64)
+
+
+def _blocks(n, size):
+    step = max(1, _BLOCK // size)
+    for lo in range(0, n, step):
+        yield lo, min(n, lo + step)
+
+
+def _needs_shift(total):
+    """Rows where the unshifted partition sum overflowed, is below 1 (underflow risk) or is NaN."""
+    ok = (total >= 1.0) & (total <= _MAX)
+    if ok.all():
+        return None
+    return np.flatnonzero(~ok[:, 0])
+
+
+def _labels(target, batch, size):
+    labels = np.asarray(target)
+    if labels.shape != batch:
+        raise ValueError(f"labels must have the batch shape {batch} (one class index per row); got {labels.shape}")
+    flat = labels.reshape(-1).astype(np.int64, copy=False)
+    bad = np.flatnonzero((flat < 0) | (flat >= size))
+    if bad.size:
+        where = np.unravel_index(bad[0], batch) if batch else ()
+        raise ValueError(f"labels must lie in 0..{size - 1} (K = {size}); label {flat[bad[0]]} at {where}")
+    return flat
+
+
+def _targets(target, z_flat, batch, axis):
+    t = _like("target", target, "z", batch + z_flat.shape[-1:], axis)
+    t = t.astype(np.float64, copy=False)
+    sums = t.sum(axis=-1)
+    tolerance = 1e-6 if np.asarray(target).dtype == np.float32 else 1e-12
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance * max(1, z_flat.shape[-1])))
+    if bad.size:
+        raise ValueError(f"soft targets must sum to 1 along the class axis (the gradient y - t is proved under "
+                         f"sum_k t_k = 1, nothing more); row {bad[0]} sums to {sums[bad[0]]!r}")
+    return t
+
+
+def _is_labels(target, batch):
+    a = np.asarray(target)
+    if a.dtype.kind in "iu":
+        return True
+    if a.dtype.kind == "b" or a.dtype.kind not in "f":
+        raise TypeError(f"target must be integer class labels or float soft targets; got dtype {a.dtype}")
+    if a.shape == batch and a.ndim < len(batch) + 1:
+        raise TypeError(f"target has the batch shape {batch} but dtype {a.dtype}: class labels must be integers "
+                        "(soft targets have the shape of z)")
+    return False
+
+
+# ---------------------------------------------------------------------------
+# kernels: each lowered from a proved expression (see its docstring)
+
+
+def _softmax_unshifted(z, out):
+    """y[k] = exp(z[k])/Sum(exp(z[i]), (i, 1, K))
+
+    Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
+    Checker: proved, assumptions used: none
+    """
+    v0 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    np.exp(z, out=v0)
+    np.sum(v0, axis=-1, keepdims=True, out=r0)  # Sum(exp(z[_i1]), (_i1, 1, K))
+    np.divide(v0, r0, out=out)
+    return r0
+
+
+def _softmax_shifted(z, out):
+    """y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
+
+    Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = m
+    Checker: proved, assumptions used: none
+    """
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    v2 = np.empty(z.shape)
+    v3 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=v0)
+    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
+    np.subtract(v0, z, out=v1)
+    np.subtract(v0, v1, out=v2)
+    np.subtract(z, v2, out=v2)
+    np.add(v1, m, out=v1)
+    np.subtract(v2, v1, out=v2)
+    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
+    np.multiply(v3, v2, out=v1)
+    np.add(v3, v1, out=v3)
+    np.sum(v3, axis=-1, keepdims=True, out=r0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
+    np.divide(v3, r0, out=out)
+
+
+def _log_softmax(z, out):
+    """log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
+
+    Lowered from log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
+    Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    v2 = np.empty(z.shape)
+    v3 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    r1 = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=v0)
+    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
+    np.subtract(v0, z, out=v1)
+    np.subtract(v0, v1, out=v2)
+    np.subtract(z, v2, out=v2)
+    np.add(v1, m, out=v1)
+    np.subtract(v2, v1, out=v2)
+    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
+    np.multiply(v3, v2, out=v1)
+    np.add(v3, v1, out=v3)
+    # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
+    r1[:, 0] = v3.reshape(-1)[mu_flat]
+    v3.reshape(-1)[mu_flat] = 0.0
+    np.sum(v3, axis=-1, keepdims=True, out=r0)
+    np.log1p(r0, out=r0)
+    np.subtract(v0, r0, out=out)
+
+
+def _cross_entropy_soft(z, t, out):
+    """E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
+
+    Lowered from cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
+    Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    v2 = np.empty(z.shape)
+    v3 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    r1 = np.empty((z.shape[0], 1))
+    np.subtract(m, z, out=v0)
+    np.subtract(z, m, out=v1)
+    # TwoSum: v3 is the exact remainder of v1 = fl(z - m): v1 + v3 == z - m
+    np.subtract(v1, z, out=v2)
+    np.subtract(v1, v2, out=v3)
+    np.subtract(z, v3, out=v3)
+    np.add(v2, m, out=v2)
+    np.subtract(v3, v2, out=v3)
+    np.nan_to_num(v3, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.exp(v1, out=v1)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
+    np.multiply(v1, v3, out=v2)
+    np.add(v1, v2, out=v1)
+    # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
+    r1[:, 0] = v1.reshape(-1)[mu_flat]
+    v1.reshape(-1)[mu_flat] = 0.0
+    np.sum(v1, axis=-1, keepdims=True, out=r0)
+    np.log1p(r0, out=r0)
+    np.add(v0, r0, out=v0)
+    np.multiply(v0, t, out=v0)
+    np.sum(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1) - z[_i2])*t[_i2], (_i2, 1, K))
+
+
+def _cross_entropy_label(z, gamma, out):
+    """E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
+
+    Lowered from cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
+    Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    Checker: proved, assumptions used: one_hot, max_at_mu
+    """
+    gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    r0 = np.empty((z.shape[0], 1))
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    v2 = np.empty(z.shape)
+    r1 = np.empty((z.shape[0], 1))
+    r2 = np.empty((z.shape[0], 1))
+    r0[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
+    np.subtract(m, r0, out=r0)
+    np.subtract(z, m, out=v0)
+    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
+    np.subtract(v0, z, out=v1)
+    np.subtract(v0, v1, out=v2)
+    np.subtract(z, v2, out=v2)
+    np.add(v1, m, out=v1)
+    np.subtract(v2, v1, out=v2)
+    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.exp(v0, out=v0)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
+    np.multiply(v0, v2, out=v1)
+    np.add(v0, v1, out=v0)
+    # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
+    r2[:, 0] = v0.reshape(-1)[mu_flat]
+    v0.reshape(-1)[mu_flat] = 0.0
+    np.sum(v0, axis=-1, keepdims=True, out=r1)
+    np.log1p(r1, out=r1)
+    np.add(r0, r1, out=out)
+
+
+def _gradient_label_unshifted(z, gamma, out):
+    """Derivative(E, z[k]) = exp(z[k])/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(z[k]), (k, 1, K))/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K)))
+
+    Lowered from gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
+    Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = 0
+    Checker: proved, assumptions used: one_hot
+    """
+    gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
+    v0 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    r1 = np.empty((z.shape[0], 1))
+    r2 = np.empty((z.shape[0], 1))
+    r3 = np.empty((z.shape[0], 1))
+    np.exp(z, out=v0)
+    # Sum((1 - KroneckerDelta(_i1, gamma))*exp(z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
+    r1[:, 0] = v0.reshape(-1)[gamma_flat]
+    v0.reshape(-1)[gamma_flat] = 0.0
+    np.sum(v0, axis=-1, keepdims=True, out=r0)
+    v0.reshape(-1)[gamma_flat] = r1[:, 0]
+    r1[:, 0] = v0.reshape(-1)[gamma_flat]  # exp(z[gamma])
+    np.add(r0, r1, out=r2)
+    np.divide(v0, r2, out=out)
+    np.divide(r0, r2, out=r3)
+    np.negative(r3, out=r3)
+    out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
+    return r2
+
+
+def _gradient_label_shifted(z, gamma, out):
+    """Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
+
+    Lowered from gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
+    Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = m
+    Checker: proved, assumptions used: one_hot
+    """
+    gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    v2 = np.empty(z.shape)
+    v3 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    r1 = np.empty((z.shape[0], 1))
+    r2 = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=v0)
+    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
+    np.subtract(v0, z, out=v1)
+    np.subtract(v0, v1, out=v2)
+    np.subtract(z, v2, out=v2)
+    np.add(v1, m, out=v1)
+    np.subtract(v2, v1, out=v2)
+    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
+    np.multiply(v3, v2, out=v1)
+    np.add(v3, v1, out=v3)
+    # Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
+    r1[:, 0] = v3.reshape(-1)[gamma_flat]
+    v3.reshape(-1)[gamma_flat] = 0.0
+    np.sum(v3, axis=-1, keepdims=True, out=r0)
+    v3.reshape(-1)[gamma_flat] = r1[:, 0]
+    r1[:, 0] = v3.reshape(-1)[gamma_flat]  # exp(-m + z[gamma])
+    np.add(r0, r1, out=r2)
+    np.divide(v3, r2, out=out)
+    np.divide(r0, r2, out=r2)
+    np.negative(r2, out=r2)
+    out.reshape(-1)[gamma_flat] = r2[:, 0]  # the label entry
+
+
+def _gradient_soft(y, t, out):
+    """Derivative(E, z[k]) = -t[k] + y[k]
+
+    Lowered from gradient_soft (step 1): \frac{\partial E}{\partial z_j} = y_j - t_j
+    Lowered from route1 (step 6): \frac{\partial E}{\partial z_j} = y_j - t_j
+    Lowered from route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
+    Checker: proved, assumptions used: index_range, targets_sum_to_one
+    """
+    np.subtract(y, t, out=out)
+
+
+def _softmax_vjp(y, v, out):
+    """Sum(Derivative(y[i], z[k])*v[i], (i, 1, K)) = (v[k] - Sum(v[i]*y[i], (i, 1, K)))*y[k]
+
+    Lowered from softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
+    Checker: proved, assumptions used: index_range
+    """
+    v0 = np.empty(y.shape)
+    r0 = np.empty((y.shape[0], 1))
+    np.multiply(v, y, out=v0)
+    np.sum(v0, axis=-1, keepdims=True, out=r0)  # Sum(v[_i1]*y[_i1], (_i1, 1, K))
+    np.subtract(v, r0, out=v0)
+    np.multiply(v0, y, out=out)
+
+
+def _softmax_jacobian(y, out):
+    """Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
+
+    Lowered from jacobian (step 7): \frac{\partial y_k}{\partial z_j} = y_k (\delta_{jk} - y_j)
+    Checker: proved, assumptions used: index_range
+    """
+    out[...] = (-y[..., :, None] + _eye(y.shape[-1])) * y[..., None, :]
+
+
+# ---------------------------------------------------------------------------
+# public functions
+
+
+def _softmax_rows(z, out):
+    """softmax of (rows, K) blocks into out: unshifted where safe, shifted by the maximum elsewhere."""
+    for lo, hi in _blocks(z.shape[0], z.shape[1]):
+        block = _work(z[lo:hi])
+        total = _softmax_unshifted(block, out[lo:hi])
+        redo = _needs_shift(total)
+        if redo is not None:
+            fixed = np.empty((redo.size, z.shape[1]), out.dtype)
+            _softmax_shifted(block[redo], fixed)
+            out[lo + redo] = fixed
+
+
+def softmax(z, axis=-1):
+    """Softmax along `axis`: y_k = e^{z_k} / sum_i e^{z_i}.
+
+    Computed unshifted (c = 0) where the partition sum is at least 1 and finite,
+    and shifted by the row maximum elsewhere, with the rounding of z_k - m carried:
+        shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
+    """
+    flat, dtype, batch = _rows("z", z, axis)
+    out = np.empty(flat.shape, dtype)
+    with np.errstate(all="ignore"):
+        _softmax_rows(flat, out)
+    return _restore(out, batch, axis, np.ndim(z))
+
+
+def log_softmax(z, axis=-1):
+    """log-softmax along `axis`: ln y_k = (z_k - m) - log1p(sum_{i != mu} e^{z_i - m}), m = z_mu = max_i z_i.
+
+        log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
+        log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    """
+    flat, dtype, batch = _rows("z", z, axis)
+    out = np.empty(flat.shape, dtype)
+    with np.errstate(all="ignore"):
+        for lo, hi in _blocks(*flat.shape):
+            _log_softmax(_work(flat[lo:hi]), out[lo:hi])
+    return _restore(out, batch, axis, np.ndim(z))
+
+
+def softmax_jacobian(z, axis=-1):
+    """Jacobian J[..., j, k] = dy_k/dz_j = y_k (delta_jk - y_j); the two class axes are the last two.
+
+        jacobian (step 7): \frac{\partial y_k}{\partial z_j} = y_k (\delta_{jk} - y_j)
+    """
+    flat, dtype, batch = _rows("z", z, axis)
+    y = np.empty(flat.shape, np.float64)
+    out = np.empty(flat.shape + flat.shape[-1:], dtype)
+    with np.errstate(all="ignore"):
+        _softmax_rows(flat, y)
+        _softmax_jacobian(y, out)
+    return out.reshape(batch + out.shape[-2:])
+
+
+def softmax_vjp(z, v, axis=-1):
+    """Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
+
+        softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
+    """
+    flat, dtype, batch = _rows("z", z, axis)
+    vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
+    y = np.empty(flat.shape, np.float64)
+    out = np.empty(flat.shape, dtype)
+    with np.errstate(all="ignore"):
+        _softmax_rows(flat, y)
+        for lo, hi in _blocks(*flat.shape):
+            _softmax_vjp(y[lo:hi], _work(vv[lo:hi]), out[lo:hi])
+    return _restore(out, batch, axis, np.ndim(z))
+
+
+def cross_entropy(z, target, axis=-1):
+    """Cross-entropy E = -sum_k t_k ln y_k per row, from logits (never log(softmax)).
+
+    `target` is either integer class labels of the batch shape (0..K-1) or soft
+    targets shaped like z whose rows sum to 1.  Returns the batch shape.
+    Labels: E = (m - z_gamma) + log1p(sum_{i != mu} e^{z_i - m}).
+    Soft:   E = sum_k t_k ((m - z_k) + log1p(...)), a sum of non-negative terms.
+        cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
+        log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+        cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
+        log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    """
+    flat, dtype, batch = _rows("z", z, axis)
+    out = np.empty((flat.shape[0], 1), dtype)
+    labels = _is_labels(target, batch)
+    given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
+    with np.errstate(all="ignore"):
+        for lo, hi in _blocks(*flat.shape):
+            if labels:
+                _cross_entropy_label(_work(flat[lo:hi]), given[lo:hi], out[lo:hi])
+            else:
+                _cross_entropy_soft(_work(flat[lo:hi]), given[lo:hi], out[lo:hi])
+    return out.reshape(batch)
+
+
+def cross_entropy_grad(z, target, axis=-1):
+    """Gradient dE/dz_j = y_j - t_j of the cross-entropy, from logits.
+
+    Integer labels (batch shape): y_j - delta_{j gamma}, with the label entry
+    computed as -sum_{k != gamma} y_k (no cancellation when y_gamma is near 1).
+    Soft targets (shaped like z): y_j - t_j, which the checker proves needs only
+    sum_k t_k = 1 (not one-hot targets); rows that do not sum to 1 are rejected.
+        gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
+        sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = 0
+        gradient_soft (step 1): \frac{\partial E}{\partial z_j} = y_j - t_j
+        route1 (step 6): \frac{\partial E}{\partial z_j} = y_j - t_j
+        route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
+    """
+    flat, dtype, batch = _rows("z", z, axis)
+    out = np.empty(flat.shape, dtype)
+    labels = _is_labels(target, batch)
+    given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
+    with np.errstate(all="ignore"):
+        if labels:
+            for lo, hi in _blocks(*flat.shape):
+                block = _work(flat[lo:hi])
+                total = _gradient_label_unshifted(block, given[lo:hi], out[lo:hi])
+                redo = _needs_shift(total)
+                if redo is not None:
+                    fixed = np.empty((redo.size, flat.shape[1]), dtype)
+                    _gradient_label_shifted(block[redo], given[lo:hi][redo], fixed)
+                    out[lo + redo] = fixed
+        else:
+            y = np.empty(flat.shape, np.float64)
+            _softmax_rows(flat, y)
+            for lo, hi in _blocks(*flat.shape):
+                _gradient_soft(y[lo:hi], given[lo:hi], out[lo:hi])
+    return _restore(out, batch, axis, np.ndim(z))
