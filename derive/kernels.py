@@ -39,7 +39,12 @@ class Kernel:
     sources: tuple[str, ...]         # "derivation, step" strings for the docstring
     scatter: sp.Expr | None = None   # value written at the label entry (class gamma)
     returns: sp.Expr | None = None   # a row value handed back (the partition sum, for the fast path)
-    shifted: bool = False            # needs the row maximum m = z_mu
+
+    @property
+    def shifted(self) -> bool:
+        """Whether the kernel reads the row maximum m = z_mu (then it computes it first)."""
+        exprs = [self.expr] + [e for e in (self.scatter, self.returns) if e is not None]
+        return any(m in e.free_symbols for e in exprs)
 
 
 @lru_cache(maxsize=None)
@@ -106,13 +111,13 @@ def build_kernels() -> tuple[Kernel, ...]:
         Kernel("_softmax_unshifted", _softmax(0), k, ("z",), "vec", y[k], (),
                (cite("shift_invariance") + ", with c = 0",), returns=_softmax(0).as_numer_denom()[1]),
         Kernel("_softmax_shifted", _softmax(m), k, ("z",), "vec", y[k], (),
-               (cite("shift_invariance") + ", with c = m",), shifted=True),
+               (cite("shift_invariance") + ", with c = m",)),
         Kernel("_log_softmax", log_softmax, k, ("z",), "vec", sp.log(y[k]), ("max_at_mu",),
-               (cite("log_softmax"), cite("log1p_partition")), shifted=True),
+               (cite("log_softmax"), cite("log1p_partition"))),
         Kernel("_cross_entropy_soft", ce_soft, k, ("z", "t"), "row", E, ("max_at_mu",),
-               (cite("cross_entropy_soft"), cite("log1p_partition")), shifted=True),
+               (cite("cross_entropy_soft"), cite("log1p_partition"))),
         Kernel("_cross_entropy_label", ce_label, k, ("z", "gamma"), "row", E, ("max_at_mu", "one_hot"),
-               (cite("cross_entropy_label"), cite("log1p_partition")), shifted=True),
+               (cite("cross_entropy_label"), cite("log1p_partition"))),
         Kernel("_gradient_label_unshifted", grad_unshifted, k, ("z", "gamma"), "vec",
                d(E, z[k]), ("one_hot",),
                (cite("gradient_label"), cite("sum_split_at_label") + ", with c = 0"),
@@ -120,7 +125,7 @@ def build_kernels() -> tuple[Kernel, ...]:
         Kernel("_gradient_label_shifted", grad_shifted, k, ("z", "gamma"), "vec",
                d(E, z[k]), ("one_hot",),
                (cite("gradient_label"), cite("sum_split_at_label") + ", with c = m"),
-               scatter=entry_shifted, shifted=True),
+               scatter=entry_shifted),
         Kernel("_gradient_soft", soft.xreplace({j: k}), k, ("y", "t"), "vec", d(E, z[k]),
                ("targets_sum_to_one",), (cite("gradient_soft"), cite("route1"), cite("route2"))),
         Kernel("_softmax_vjp", vjp.xreplace({j: k, k: i}), k, ("y", "v"), "vec",

@@ -14,7 +14,7 @@
 #   sum_split_at_label: 6a355baafce1b821
 # Every kernel below is lowered from an expression the derive checker proved for symbolic K.
 # Regenerate with `derive codegen`; `derive codegen --check` tells when this file is stale.
-"""Softmax, log-softmax, their derivatives and cross-entropy, generated from proved derivations.
+r"""Softmax, log-softmax, their derivatives and cross-entropy, generated from proved derivations.
 
 All functions work along ``axis`` (the class axis, last by default) of an array
 with any leading batch shape.  float32 in gives float32 out, float64 gives
@@ -50,7 +50,7 @@ def _dtype_of(name, a):
 
 
 def _rows(name, a, axis):
-    """(rows, K) float64-ready view of `a` with the class axis last, its output dtype, and how to undo it."""
+    r"""(rows, K) float64-ready view of `a` with the class axis last, its output dtype, and how to undo it."""
     a = np.asarray(a)
     if a.dtype.kind == "b" or a.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers (float32 or float64); got dtype {a.dtype}")
@@ -90,7 +90,7 @@ def _blocks(n, size):
 
 
 def _needs_shift(total):
-    """Rows where the unshifted partition sum overflowed, is below 1 (underflow risk) or is NaN."""
+    r"""Rows where the unshifted partition sum overflowed, is below 1 (underflow risk) or is NaN."""
     ok = (total >= 1.0) & (total <= _MAX)
     if ok.all():
         return None
@@ -104,7 +104,7 @@ def _labels(target, batch, size):
     flat = labels.reshape(-1).astype(np.int64, copy=False)
     bad = np.flatnonzero((flat < 0) | (flat >= size))
     if bad.size:
-        where = np.unravel_index(bad[0], batch) if batch else ()
+        where = tuple(int(n) for n in np.unravel_index(bad[0], batch)) if batch else ()
         raise ValueError(f"labels must lie in 0..{size - 1} (K = {size}); label {flat[bad[0]]} at {where}")
     return flat
 
@@ -117,7 +117,7 @@ def _targets(target, z_flat, batch, axis):
     bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance * max(1, z_flat.shape[-1])))
     if bad.size:
         raise ValueError(f"soft targets must sum to 1 along the class axis (the gradient y - t is proved under "
-                         f"sum_k t_k = 1, nothing more); row {bad[0]} sums to {sums[bad[0]]!r}")
+                         f"sum_k t_k = 1, nothing more); row {int(bad[0])} sums to {float(sums[bad[0]])!r}")
     return t
 
 
@@ -138,11 +138,11 @@ def _is_labels(target, batch):
 
 
 def _softmax_unshifted(z, out):
-    """y[k] = exp(z[k])/Sum(exp(z[i]), (i, 1, K))
+    r"""y[k] = exp(z[k])/Sum(exp(z[i]), (i, 1, K))
 
     Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
     Checker: proved, assumptions used: none
-    """
+    r"""
     v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
     np.exp(z, out=v0)
@@ -152,11 +152,11 @@ def _softmax_unshifted(z, out):
 
 
 def _softmax_shifted(z, out):
-    """y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
+    r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
 
     Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = m
     Checker: proved, assumptions used: none
-    """
+    r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
     v0 = np.empty(z.shape)
@@ -180,12 +180,12 @@ def _softmax_shifted(z, out):
 
 
 def _log_softmax(z, out):
-    """log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
+    r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
 
     Lowered from log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
     Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     Checker: proved, assumptions used: max_at_mu
-    """
+    r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
     v0 = np.empty(z.shape)
@@ -214,12 +214,12 @@ def _log_softmax(z, out):
 
 
 def _cross_entropy_soft(z, t, out):
-    """E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
+    r"""E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
 
     Lowered from cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
     Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     Checker: proved, assumptions used: max_at_mu
-    """
+    r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
     v0 = np.empty(z.shape)
@@ -251,12 +251,12 @@ def _cross_entropy_soft(z, t, out):
 
 
 def _cross_entropy_label(z, gamma, out):
-    """E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
+    r"""E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
 
     Lowered from cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
     Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     Checker: proved, assumptions used: one_hot, max_at_mu
-    """
+    r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
@@ -288,12 +288,12 @@ def _cross_entropy_label(z, gamma, out):
 
 
 def _gradient_label_unshifted(z, gamma, out):
-    """Derivative(E, z[k]) = exp(z[k])/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(z[k]), (k, 1, K))/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K)))
+    r"""Derivative(E, z[k]) = exp(z[k])/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(z[k]), (k, 1, K))/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K)))
 
     Lowered from gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
     Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = 0
     Checker: proved, assumptions used: one_hot
-    """
+    r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
@@ -316,12 +316,12 @@ def _gradient_label_unshifted(z, gamma, out):
 
 
 def _gradient_label_shifted(z, gamma, out):
-    """Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
+    r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
 
     Lowered from gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
     Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = m
     Checker: proved, assumptions used: one_hot
-    """
+    r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
@@ -357,22 +357,22 @@ def _gradient_label_shifted(z, gamma, out):
 
 
 def _gradient_soft(y, t, out):
-    """Derivative(E, z[k]) = -t[k] + y[k]
+    r"""Derivative(E, z[k]) = -t[k] + y[k]
 
     Lowered from gradient_soft (step 1): \frac{\partial E}{\partial z_j} = y_j - t_j
     Lowered from route1 (step 6): \frac{\partial E}{\partial z_j} = y_j - t_j
     Lowered from route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
     Checker: proved, assumptions used: index_range, targets_sum_to_one
-    """
+    r"""
     np.subtract(y, t, out=out)
 
 
 def _softmax_vjp(y, v, out):
-    """Sum(Derivative(y[i], z[k])*v[i], (i, 1, K)) = (v[k] - Sum(v[i]*y[i], (i, 1, K)))*y[k]
+    r"""Sum(Derivative(y[i], z[k])*v[i], (i, 1, K)) = (v[k] - Sum(v[i]*y[i], (i, 1, K)))*y[k]
 
     Lowered from softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
     Checker: proved, assumptions used: index_range
-    """
+    r"""
     v0 = np.empty(y.shape)
     r0 = np.empty((y.shape[0], 1))
     np.multiply(v, y, out=v0)
@@ -382,11 +382,11 @@ def _softmax_vjp(y, v, out):
 
 
 def _softmax_jacobian(y, out):
-    """Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
+    r"""Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
 
     Lowered from jacobian (step 7): \frac{\partial y_k}{\partial z_j} = y_k (\delta_{jk} - y_j)
     Checker: proved, assumptions used: index_range
-    """
+    r"""
     out[...] = (-y[..., :, None] + _eye(y.shape[-1])) * y[..., None, :]
 
 
@@ -395,7 +395,7 @@ def _softmax_jacobian(y, out):
 
 
 def _softmax_rows(z, out):
-    """softmax of (rows, K) blocks into out: unshifted where safe, shifted by the maximum elsewhere."""
+    r"""softmax of (rows, K) blocks into out: unshifted where safe, shifted by the maximum elsewhere."""
     for lo, hi in _blocks(z.shape[0], z.shape[1]):
         block = _work(z[lo:hi])
         total = _softmax_unshifted(block, out[lo:hi])
@@ -407,12 +407,12 @@ def _softmax_rows(z, out):
 
 
 def softmax(z, axis=-1):
-    """Softmax along `axis`: y_k = e^{z_k} / sum_i e^{z_i}.
+    r"""Softmax along `axis`: y_k = e^{z_k} / sum_i e^{z_i}.
 
     Computed unshifted (c = 0) where the partition sum is at least 1 and finite,
     and shifted by the row maximum elsewhere, with the rounding of z_k - m carried:
         shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
-    """
+    r"""
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty(flat.shape, dtype)
     with np.errstate(all="ignore"):
@@ -421,11 +421,11 @@ def softmax(z, axis=-1):
 
 
 def log_softmax(z, axis=-1):
-    """log-softmax along `axis`: ln y_k = (z_k - m) - log1p(sum_{i != mu} e^{z_i - m}), m = z_mu = max_i z_i.
+    r"""log-softmax along `axis`: ln y_k = (z_k - m) - log1p(sum_{i != mu} e^{z_i - m}), m = z_mu = max_i z_i.
 
         log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
         log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
-    """
+    r"""
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty(flat.shape, dtype)
     with np.errstate(all="ignore"):
@@ -435,10 +435,10 @@ def log_softmax(z, axis=-1):
 
 
 def softmax_jacobian(z, axis=-1):
-    """Jacobian J[..., j, k] = dy_k/dz_j = y_k (delta_jk - y_j); the two class axes are the last two.
+    r"""Jacobian J[..., j, k] = dy_k/dz_j = y_k (delta_jk - y_j); the two class axes are the last two.
 
         jacobian (step 7): \frac{\partial y_k}{\partial z_j} = y_k (\delta_{jk} - y_j)
-    """
+    r"""
     flat, dtype, batch = _rows("z", z, axis)
     y = np.empty(flat.shape, np.float64)
     out = np.empty(flat.shape + flat.shape[-1:], dtype)
@@ -449,10 +449,10 @@ def softmax_jacobian(z, axis=-1):
 
 
 def softmax_vjp(z, v, axis=-1):
-    """Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
+    r"""Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
 
         softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
-    """
+    r"""
     flat, dtype, batch = _rows("z", z, axis)
     vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
     y = np.empty(flat.shape, np.float64)
@@ -465,7 +465,7 @@ def softmax_vjp(z, v, axis=-1):
 
 
 def cross_entropy(z, target, axis=-1):
-    """Cross-entropy E = -sum_k t_k ln y_k per row, from logits (never log(softmax)).
+    r"""Cross-entropy E = -sum_k t_k ln y_k per row, from logits (never log(softmax)).
 
     `target` is either integer class labels of the batch shape (0..K-1) or soft
     targets shaped like z whose rows sum to 1.  Returns the batch shape.
@@ -475,7 +475,7 @@ def cross_entropy(z, target, axis=-1):
         log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
         cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
         log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
-    """
+    r"""
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty((flat.shape[0], 1), dtype)
     labels = _is_labels(target, batch)
@@ -490,7 +490,7 @@ def cross_entropy(z, target, axis=-1):
 
 
 def cross_entropy_grad(z, target, axis=-1):
-    """Gradient dE/dz_j = y_j - t_j of the cross-entropy, from logits.
+    r"""Gradient dE/dz_j = y_j - t_j of the cross-entropy, from logits.
 
     Integer labels (batch shape): y_j - delta_{j gamma}, with the label entry
     computed as -sum_{k != gamma} y_k (no cancellation when y_gamma is near 1).
@@ -501,7 +501,7 @@ def cross_entropy_grad(z, target, axis=-1):
         gradient_soft (step 1): \frac{\partial E}{\partial z_j} = y_j - t_j
         route1 (step 6): \frac{\partial E}{\partial z_j} = y_j - t_j
         route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
-    """
+    r"""
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty(flat.shape, dtype)
     labels = _is_labels(target, batch)

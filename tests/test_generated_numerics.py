@@ -1,0 +1,235 @@
+"""The generated NumPy functions against independent references: finite differences and mpmath."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generated_module import load
+
+g = load()
+
+
+@st.composite
+def logits(draw, max_k=50):
+    k = draw(st.integers(1, max_k))
+    batch = draw(st.lists(st.integers(1, 3), min_size=0, max_size=2))
+    seed = draw(st.integers(0, 2**32 - 1))
+    scale = draw(st.sampled_from([0.5, 1.0, 3.0]))
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(tuple(batch) + (k,)) * scale, rng
+
+
+def _close(analytic, numeric, what):
+    """Agreement far tighter than a 0.1% error (a factor 1.001 on any entry fails)."""
+    scale = np.max(np.abs(numeric), axis=-1, keepdims=True) + 1e-300
+    err = np.abs(analytic - numeric) / scale
+    assert np.all(err < 2e-5), f"{what}: worst relative error {err.max():.3g}"
+
+
+def _central_difference(f, z, h=1e-6):
+    """d f(z) / d z along the last axis, f returning the batch shape (or batch + (K,))."""
+    grads = []
+    for n in range(z.shape[-1]):
+        step = np.zeros_like(z)
+        step[..., n] = h
+        grads.append((f(z + step) - f(z - step)) / (2 * h))
+    return np.stack(grads, axis=-1)  # [..., (outputs...), n]
+
+
+@settings(max_examples=40, deadline=None)
+@given(logits())
+def test_label_gradient_matches_finite_differences(data):
+    z, rng = data
+    labels = rng.integers(0, z.shape[-1], z.shape[:-1])
+    numeric = _central_difference(lambda x: g.cross_entropy(x, labels), z)
+    _close(g.cross_entropy_grad(z, labels), numeric, "label gradient")
+
+
+@settings(max_examples=40, deadline=None)
+@given(logits())
+def test_soft_gradient_matches_finite_differences(data):
+    z, rng = data
+    t = rng.random(z.shape) + 0.01
+    t /= t.sum(axis=-1, keepdims=True)
+    numeric = _central_difference(lambda x: g.cross_entropy(x, t), z)
+    _close(g.cross_entropy_grad(z, t), numeric, "soft gradient")
+
+
+@settings(max_examples=30, deadline=None)
+@given(logits(max_k=20))
+def test_jacobian_matches_finite_differences(data):
+    z, _ = data
+    numeric = _central_difference(g.softmax, z)  # [..., k (output), j (input)]
+    analytic = g.softmax_jacobian(z)  # [..., j, k] = dy_k / dz_j
+    _close(np.swapaxes(analytic, -1, -2), numeric, "Jacobian")
+
+
+@settings(max_examples=40, deadline=None)
+@given(logits())
+def test_vjp_matches_finite_differences(data):
+    z, rng = data
+    v = rng.standard_normal(z.shape)
+    numeric = _central_difference(lambda x: np.sum(v * g.softmax(x), axis=-1), z)
+    _close(g.softmax_vjp(z, v), numeric, "VJP")
+
+
+def test_a_wrong_gradient_would_be_caught():
+    z = np.random.default_rng(0).standard_normal((4, 7))
+    labels = np.array([0, 3, 6, 2])
+    numeric = _central_difference(lambda x: g.cross_entropy(x, labels), z)
+    with pytest.raises(AssertionError):
+        _close(g.cross_entropy_grad(z, labels) * 1.001, numeric, "scaled gradient")
+
+
+# --- mpmath reference -------------------------------------------------------
+
+mpmath = pytest.importorskip("mpmath")
+#: enough digits that 1 + R keeps R even at R ~ e^-745 (the reference needs no log1p trick)
+REFERENCE_DIGITS = 400
+
+
+def _reference(z, labels, t):
+    out = {"softmax": [], "log_softmax": [], "ce_label": [], "grad_label": [], "ce_soft": [], "grad_soft": []}
+    with mpmath.workdps(REFERENCE_DIGITS):
+        for row, label, trow in zip(z, labels, t):
+            r = [mpmath.mpf(float(x)) for x in row]
+            top = max(r)
+            total = mpmath.fsum(mpmath.exp(x - top) for x in r)
+            log_total = mpmath.log(total)
+            y = [mpmath.exp(x - top) / total for x in r]
+            logy = [x - top - log_total for x in r]
+            tm = [mpmath.mpf(float(x)) for x in trow]
+            out["softmax"].append(y)
+            out["log_softmax"].append(logy)
+            out["ce_label"].append([-logy[label]])
+            out["grad_label"].append([y[n] - (1 if n == label else 0) for n in range(len(y))])
+            out["ce_soft"].append([-mpmath.fsum(a * b for a, b in zip(tm, logy))])
+            out["grad_soft"].append([a - b for a, b in zip(y, tm)])
+    return out
+
+
+def _ulps(got, ref, dtype, scale_ref=None):
+    """Max error in units of the last place of the reference (of `scale_ref` where given)."""
+    tiny = np.finfo(dtype).tiny
+    worst = 0.0
+    for n, (gv, rv) in enumerate(zip(np.ravel(got), [x for row in ref for x in row])):
+        size = abs(float(rv)) if scale_ref is None else float(scale_ref[n])
+        if size < tiny:  # subnormal or zero results may round to the nearest subnormal or 0
+            assert abs(float(gv)) <= 2 * tiny
+            continue
+        unit = float(np.spacing(dtype(size)))
+        worst = max(worst, float(abs(mpmath.mpf(float(gv)) - rv)) / unit)
+    return worst
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1, 10, 100, 1e4])
+@pytest.mark.parametrize("classes", [1, 2, 3, 10, 1000])
+def test_accuracy_against_mpmath(dtype, scale, classes):
+    rng = np.random.default_rng(int(scale) * 31 + classes)
+    rows = 6 if classes < 1000 else 2
+    z = (rng.standard_normal((rows, classes)) * scale).astype(dtype)
+    labels = rng.integers(0, classes, rows)
+    t = rng.random((rows, classes)) + 0.01
+    t = (t / t.sum(axis=-1, keepdims=True)).astype(dtype)
+    t = t.astype(np.float64)
+    t /= t.sum(axis=-1, keepdims=True)
+    ref = _reference(z, labels, t)
+    with np.errstate(all="raise"):  # no overflow, no invalid operation in the caller's view
+        results = {
+            "softmax": g.softmax(z),
+            "log_softmax": g.log_softmax(z),
+            "ce_label": g.cross_entropy(z, labels),
+            "grad_label": g.cross_entropy_grad(z, labels),
+            "ce_soft": g.cross_entropy(z, t.astype(dtype) if dtype == np.float64 else t),
+        }
+    for name, value in results.items():
+        assert value.dtype == dtype, name
+        assert np.all(np.isfinite(value)), name
+        err = _ulps(value, ref[name], dtype)
+        assert err <= 4, f"{name}: {err:.2f} ulp"
+    # y - t cancels when y_j ~ t_j: its error is bounded in ulps of max(|y_j|, |t_j|), the best possible
+    grad_soft = g.cross_entropy_grad(z, t)
+    scale_ref = np.maximum(np.abs(np.array([[float(x) for x in row] for row in ref["softmax"]])), np.abs(t)).ravel()
+    assert _ulps(grad_soft, ref["grad_soft"], dtype, scale_ref) <= 4
+
+
+def test_softmax_of_a_dominant_logit_is_exactly_one_hot():
+    for dtype in (np.float64, np.float32):
+        out = g.softmax(np.array([1000, 0, 0, 0], dtype))
+        assert out.tolist() == [1.0, 0.0, 0.0, 0.0] and out.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_no_overflow_or_nan_for_extreme_finite_input(dtype):
+    big = np.finfo(dtype).max
+    z = np.array([[big, -big, 0, 1], [-big, -big, -big, -big], [big, big, big, big], [1e-300, 0, -0.0, 5]], dtype)
+    with np.errstate(all="raise"):
+        outs = [g.softmax(z), g.log_softmax(z), g.cross_entropy(z, np.array([1, 0, 2, 3])),
+                g.cross_entropy_grad(z, np.array([1, 0, 2, 3])), g.softmax_vjp(z, np.ones_like(z)),
+                g.softmax_jacobian(z)]
+    for out in outs:
+        assert not np.any(np.isnan(out))
+    assert np.all(np.isfinite(outs[0])) and np.all(np.isfinite(outs[3]))
+    np.testing.assert_array_equal(outs[0][2], np.full(4, 0.25, dtype))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e308, 1e308, allow_nan=False, allow_infinity=False), min_size=1, max_size=12))
+def test_any_finite_row_gives_finite_results(row):
+    z = np.array(row)
+    label = np.array(len(row) - 1)
+    for out in (g.softmax(z), g.log_softmax(z), g.cross_entropy_grad(z, label)):
+        assert not np.any(np.isnan(out))
+    assert np.all(np.isfinite(g.softmax(z)))
+    assert np.isfinite(g.cross_entropy_grad(z, label)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rows_sum_to_one_and_shift_invariance(dtype):
+    rng = np.random.default_rng(7)
+    # multiples of 2^-10: adding 64 (or 1000) is exact, so the two inputs really differ by a shift
+    z = (np.round(rng.standard_normal((50, 300)) * 5 * 1024) / 1024).astype(dtype)
+    y = g.softmax(z)
+    eps = np.finfo(dtype).eps
+    assert np.all(np.abs(y.astype(np.float64).sum(axis=-1) - 1) <= 4 * eps)
+    for shift in (64, 1000):
+        shifted = g.softmax(z + dtype(shift))
+        # each side is within a few ulp of the truth, so they agree within twice that
+        assert np.all(np.abs(shifted - y) <= 8 * eps * np.maximum(y, np.finfo(dtype).tiny))
+
+
+def test_soft_gradient_rows_sum_to_zero():
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((20, 30)) * 4
+    t = rng.random((20, 30))
+    t /= t.sum(axis=-1, keepdims=True)
+    assert np.all(np.abs(g.cross_entropy_grad(z, t).sum(axis=-1)) <= 8 * np.finfo(np.float64).eps)
+
+
+def test_axis_and_batch_shapes():
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal((3, 5, 4))
+    np.testing.assert_allclose(g.softmax(z, axis=1), np.moveaxis(g.softmax(np.moveaxis(z, 1, -1)), -1, 1))
+    labels = rng.integers(0, 5, (3, 4))
+    assert g.cross_entropy(z, labels, axis=1).shape == (3, 4)
+    grad = g.cross_entropy_grad(z, labels, axis=1)
+    assert grad.shape == z.shape
+    np.testing.assert_allclose(np.moveaxis(grad, 1, -1), g.cross_entropy_grad(np.moveaxis(z, 1, -1), labels))
+    assert g.softmax_jacobian(z).shape == (3, 5, 4, 4)
+
+
+def test_non_finite_policy():
+    z = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf], [0.0, np.nan, 1.0], [1.0, 2.0, 3.0]])
+    y = g.softmax(z)
+    assert y[0, 1] == 0 and np.isclose(y[0].sum(), 1)  # -inf masks a class
+    assert np.all(np.isnan(y[1])) and np.all(np.isnan(y[2]))  # all -inf, NaN: NaN in that row only
+    assert np.all(np.isfinite(y[[0, 3]]))
+    ls = g.log_softmax(z)
+    assert ls[0, 1] == -np.inf and np.isfinite(ls[0, [0, 2]]).all()
+    ce = g.cross_entropy(z, np.array([1, 0, 0, 2]))
+    assert ce[0] == np.inf and np.isnan(ce[1]) and np.isnan(ce[2]) and np.isfinite(ce[3])
+    grad = g.cross_entropy_grad(z, np.array([0, 0, 0, 2]))
+    assert np.isfinite(grad[0]).all() and np.isnan(grad[1]).all() and np.isnan(grad[2]).all()
+    assert np.isfinite(grad[3]).all()
