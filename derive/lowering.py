@@ -275,7 +275,7 @@ class Emitter:
             f"np.subtract({a}, {r}, out={r})",
             f"np.add({q}, {b}, out={q})",
             f"np.subtract({r}, {q}, out={r})",
-            f"np.nan_to_num({r}, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder",
+            f"np.copyto({r}, 0.0, where=np.isnan({r}))  # infinite logits: no remainder",
         ]
         target = into or self._target("vec", [(d, arg)])
         self.lines += [
@@ -320,7 +320,7 @@ class Emitter:
             raise LoweringError(f"sum of a term free of the summation index: {expr}")
         target = into or self._alloc("row")
         if leave_out is None:
-            self.lines.append(f"np.sum({value.code}, axis=-1, keepdims=True, out={target})  # {sp.sstr(expr)}")
+            self.lines.append(f"np.add.reduce({value.code}, axis=-1, keepdims=True, out={target})  # {sp.sstr(expr)}")
         else:
             flat = self.labels[leave_out]
             saved = self._alloc("row")
@@ -328,7 +328,7 @@ class Emitter:
                 f"# {sp.sstr(expr)}: the sum without the {leave_out} entry, not sum - entry (no cancellation)",
                 f"{saved}[:, 0] = {value.code}.reshape(-1)[{flat}]",
                 f"{value.code}.reshape(-1)[{flat}] = 0.0",
-                f"np.sum({value.code}, axis=-1, keepdims=True, out={target})",
+                f"np.add.reduce({value.code}, axis=-1, keepdims=True, out={target})",
             ]
             if self._uses[body] > 1:  # the vector is read again later: put the entry back
                 self.lines.append(f"{value.code}.reshape(-1)[{flat}] = {saved}[:, 0]")

@@ -59,7 +59,7 @@ def _rows(name, a, axis):
         raise ValueError(f"{name} must have a class axis; got a scalar")
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with shape {a.shape}")
-    moved = np.moveaxis(a, axis, -1)
+    moved = a if axis in (-1, a.ndim - 1) else np.moveaxis(a, axis, -1)
     if moved.shape[-1] == 0:
         raise ValueError(f"the class axis of {name} is empty: shape {a.shape}, axis {axis}")
     batch = moved.shape[:-1]
@@ -68,7 +68,8 @@ def _rows(name, a, axis):
 
 
 def _restore(flat, batch, axis, ndim):
-    return np.moveaxis(flat.reshape(batch + flat.shape[-1:]), -1, axis if axis >= 0 else ndim + axis)
+    shaped = flat.reshape(batch + flat.shape[-1:])
+    return shaped if axis in (-1, ndim - 1) else np.moveaxis(shaped, -1, axis if axis >= 0 else ndim + axis)
 
 
 def _like(name, a, other_name, shape, axis):
@@ -91,10 +92,9 @@ def _blocks(n, size):
 
 def _needs_shift(total):
     r"""Rows where the unshifted partition sum overflowed, is below 1 (underflow risk) or is NaN."""
-    ok = (total >= 1.0) & (total <= _MAX)
-    if ok.all():
+    if 1.0 <= total.min() and total.max() <= _MAX:  # NaN fails both comparisons
         return None
-    return np.flatnonzero(~ok[:, 0])
+    return np.flatnonzero(~((total >= 1.0) & (total <= _MAX))[:, 0])
 
 
 def _labels(target, batch, size):
@@ -146,7 +146,7 @@ def _softmax_unshifted(z, out):
     v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
     np.exp(z, out=v0)
-    np.sum(v0, axis=-1, keepdims=True, out=r0)  # Sum(exp(z[_i1]), (_i1, 1, K))
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(exp(z[_i1]), (_i1, 1, K))
     np.divide(v0, r0, out=out)
     return r0
 
@@ -171,11 +171,11 @@ def _softmax_shifted(z, out):
     np.subtract(z, v2, out=v2)
     np.add(v1, m, out=v1)
     np.subtract(v2, v1, out=v2)
-    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
     np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v3, v2, out=v1)
     np.add(v3, v1, out=v3)
-    np.sum(v3, axis=-1, keepdims=True, out=r0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
+    np.add.reduce(v3, axis=-1, keepdims=True, out=r0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
     np.divide(v3, r0, out=out)
 
 
@@ -201,14 +201,14 @@ def _log_softmax(z, out):
     np.subtract(z, v2, out=v2)
     np.add(v1, m, out=v1)
     np.subtract(v2, v1, out=v2)
-    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
     np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v3, v2, out=v1)
     np.add(v3, v1, out=v3)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v3.reshape(-1)[mu_flat]
     v3.reshape(-1)[mu_flat] = 0.0
-    np.sum(v3, axis=-1, keepdims=True, out=r0)
+    np.add.reduce(v3, axis=-1, keepdims=True, out=r0)
     np.log1p(r0, out=r0)
     np.subtract(v0, r0, out=out)
 
@@ -236,18 +236,18 @@ def _cross_entropy_soft(z, t, out):
     np.subtract(z, v3, out=v3)
     np.add(v2, m, out=v2)
     np.subtract(v3, v2, out=v3)
-    np.nan_to_num(v3, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.copyto(v3, 0.0, where=np.isnan(v3))  # infinite logits: no remainder
     np.exp(v1, out=v1)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v1, v3, out=v2)
     np.add(v1, v2, out=v1)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v1.reshape(-1)[mu_flat]
     v1.reshape(-1)[mu_flat] = 0.0
-    np.sum(v1, axis=-1, keepdims=True, out=r0)
+    np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
     np.log1p(r0, out=r0)
     np.add(v0, r0, out=v0)
     np.multiply(v0, t, out=v0)
-    np.sum(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1) - z[_i2])*t[_i2], (_i2, 1, K))
+    np.add.reduce(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1) - z[_i2])*t[_i2], (_i2, 1, K))
 
 
 def _cross_entropy_label(z, gamma, out):
@@ -275,14 +275,14 @@ def _cross_entropy_label(z, gamma, out):
     np.subtract(z, v2, out=v2)
     np.add(v1, m, out=v1)
     np.subtract(v2, v1, out=v2)
-    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
     np.exp(v0, out=v0)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v0, v2, out=v1)
     np.add(v0, v1, out=v0)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r2[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    np.sum(v0, axis=-1, keepdims=True, out=r1)
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r1)
     np.log1p(r1, out=r1)
     np.add(r0, r1, out=out)
 
@@ -304,7 +304,7 @@ def _gradient_label_unshifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[gamma_flat]
     v0.reshape(-1)[gamma_flat] = 0.0
-    np.sum(v0, axis=-1, keepdims=True, out=r0)
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
     v0.reshape(-1)[gamma_flat] = r1[:, 0]
     r1[:, 0] = v0.reshape(-1)[gamma_flat]  # exp(z[gamma])
     np.add(r0, r1, out=r2)
@@ -339,14 +339,14 @@ def _gradient_label_shifted(z, gamma, out):
     np.subtract(z, v2, out=v2)
     np.add(v1, m, out=v1)
     np.subtract(v2, v1, out=v2)
-    np.nan_to_num(v2, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # infinite logits: no remainder
+    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
     np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v3, v2, out=v1)
     np.add(v3, v1, out=v3)
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
     r1[:, 0] = v3.reshape(-1)[gamma_flat]
     v3.reshape(-1)[gamma_flat] = 0.0
-    np.sum(v3, axis=-1, keepdims=True, out=r0)
+    np.add.reduce(v3, axis=-1, keepdims=True, out=r0)
     v3.reshape(-1)[gamma_flat] = r1[:, 0]
     r1[:, 0] = v3.reshape(-1)[gamma_flat]  # exp(-m + z[gamma])
     np.add(r0, r1, out=r2)
@@ -376,7 +376,7 @@ def _softmax_vjp(y, v, out):
     v0 = np.empty(y.shape)
     r0 = np.empty((y.shape[0], 1))
     np.multiply(v, y, out=v0)
-    np.sum(v0, axis=-1, keepdims=True, out=r0)  # Sum(v[_i1]*y[_i1], (_i1, 1, K))
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(v[_i1]*y[_i1], (_i1, 1, K))
     np.subtract(v, r0, out=v0)
     np.multiply(v0, y, out=out)
 
