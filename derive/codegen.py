@@ -89,7 +89,8 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
             returned = emitter.lower(returns).code if returns is not None else None
         except LoweringError as exc:
             raise CodegenError(f"kernel {kernel.name}: {exc}") from None
-        body += [line.replace("z.shape", f"{head}.shape") for line in emitter.allocations] + emitter.lines
+        body += [line.replace("z.shape", f"{head}.shape").replace("z.dtype", f"{head}.dtype")
+                 for line in emitter.allocations] + emitter.lines
         if returned is not None:
             body.append(f"return {returned}")
     doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (

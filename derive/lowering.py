@@ -70,6 +70,7 @@ class Emitter:
             return name
         name = f"{kind[0]}{self._count[kind]}"
         self._count[kind] += 1
+        # all work in float64: float32 input is converted per block, results rounded once
         shape = "z.shape" if kind == "vec" else "(z.shape[0], 1)"
         self.allocations.append(f"{name} = np.empty({shape})")
         return name
@@ -320,7 +321,8 @@ class Emitter:
             raise LoweringError(f"sum of a term free of the summation index: {expr}")
         target = into or self._alloc("row")
         if leave_out is None:
-            self.lines.append(f"np.add.reduce({value.code}, axis=-1, keepdims=True, out={target})  # {sp.sstr(expr)}")
+            self.lines.append(f"np.add.reduce({value.code}, axis=-1, keepdims=True, out={target})"
+                              f"  # {sp.sstr(expr)}")
         else:
             flat = self.labels[leave_out]
             saved = self._alloc("row")

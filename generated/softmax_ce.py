@@ -63,7 +63,7 @@ def _rows(name, a, axis):
     if moved.shape[-1] == 0:
         raise ValueError(f"the class axis of {name} is empty: shape {a.shape}, axis {axis}")
     batch = moved.shape[:-1]
-    flat = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    flat = np.ascontiguousarray(moved, dtype=dtype).reshape(-1, moved.shape[-1])
     return flat, dtype, batch
 
 
@@ -81,6 +81,7 @@ def _like(name, a, other_name, shape, axis):
 
 
 def _work(block):
+    """float64 working copy (the shifted kernels carry remainders that need it)."""
     return block if block.dtype == np.float64 else block.astype(np.float64)
 
 

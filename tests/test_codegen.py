@@ -12,7 +12,7 @@ from derive import codegen, kernels
 from derive.notation import i, m, z
 from derive.verdicts import Status
 
-from generated_module import PATH
+from derive.measure import GENERATED as PATH
 
 
 def _cli(*args):

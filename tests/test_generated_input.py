@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from generated_module import load
+from derive.measure import load_generated as load
 
 g = load()
 Z = np.zeros((2, 3))

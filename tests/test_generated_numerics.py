@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generated_module import load
+from derive.measure import accuracy, central_difference, load_generated, relative_error
 
-g = load()
+g = load_generated()
 
 
 @st.composite
@@ -22,19 +22,8 @@ def logits(draw, max_k=50):
 
 def _close(analytic, numeric, what):
     """Agreement far tighter than a 0.1% error (a factor 1.001 on any entry fails)."""
-    scale = np.max(np.abs(numeric), axis=-1, keepdims=True) + 1e-300
-    err = np.abs(analytic - numeric) / scale
-    assert np.all(err < 2e-5), f"{what}: worst relative error {err.max():.3g}"
-
-
-def _central_difference(f, z, h=1e-6):
-    """d f(z) / d z along the last axis, f returning the batch shape (or batch + (K,))."""
-    grads = []
-    for n in range(z.shape[-1]):
-        step = np.zeros_like(z)
-        step[..., n] = h
-        grads.append((f(z + step) - f(z - step)) / (2 * h))
-    return np.stack(grads, axis=-1)  # [..., (outputs...), n]
+    err = relative_error(analytic, numeric)
+    assert err < 2e-5, f"{what}: worst relative error {err:.3g}"
 
 
 @settings(max_examples=40, deadline=None)
@@ -42,7 +31,7 @@ def _central_difference(f, z, h=1e-6):
 def test_label_gradient_matches_finite_differences(data):
     z, rng = data
     labels = rng.integers(0, z.shape[-1], z.shape[:-1])
-    numeric = _central_difference(lambda x: g.cross_entropy(x, labels), z)
+    numeric = central_difference(lambda x: g.cross_entropy(x, labels), z)
     _close(g.cross_entropy_grad(z, labels), numeric, "label gradient")
 
 
@@ -52,7 +41,7 @@ def test_soft_gradient_matches_finite_differences(data):
     z, rng = data
     t = rng.random(z.shape) + 0.01
     t /= t.sum(axis=-1, keepdims=True)
-    numeric = _central_difference(lambda x: g.cross_entropy(x, t), z)
+    numeric = central_difference(lambda x: g.cross_entropy(x, t), z)
     _close(g.cross_entropy_grad(z, t), numeric, "soft gradient")
 
 
@@ -60,7 +49,7 @@ def test_soft_gradient_matches_finite_differences(data):
 @given(logits(max_k=20))
 def test_jacobian_matches_finite_differences(data):
     z, _ = data
-    numeric = _central_difference(g.softmax, z)  # [..., k (output), j (input)]
+    numeric = central_difference(g.softmax, z)  # [..., k (output), j (input)]
     analytic = g.softmax_jacobian(z)  # [..., j, k] = dy_k / dz_j
     _close(np.swapaxes(analytic, -1, -2), numeric, "Jacobian")
 
@@ -70,89 +59,39 @@ def test_jacobian_matches_finite_differences(data):
 def test_vjp_matches_finite_differences(data):
     z, rng = data
     v = rng.standard_normal(z.shape)
-    numeric = _central_difference(lambda x: np.sum(v * g.softmax(x), axis=-1), z)
+    numeric = central_difference(lambda x: np.sum(v * g.softmax(x), axis=-1), z)
     _close(g.softmax_vjp(z, v), numeric, "VJP")
 
 
 def test_a_wrong_gradient_would_be_caught():
     z = np.random.default_rng(0).standard_normal((4, 7))
     labels = np.array([0, 3, 6, 2])
-    numeric = _central_difference(lambda x: g.cross_entropy(x, labels), z)
+    numeric = central_difference(lambda x: g.cross_entropy(x, labels), z)
     with pytest.raises(AssertionError):
         _close(g.cross_entropy_grad(z, labels) * 1.001, numeric, "scaled gradient")
 
 
-# --- mpmath reference -------------------------------------------------------
-
-mpmath = pytest.importorskip("mpmath")
-#: enough digits that 1 + R keeps R even at R ~ e^-745 (the reference needs no log1p trick)
-REFERENCE_DIGITS = 400
-
-
-def _reference(z, labels, t):
-    out = {"softmax": [], "log_softmax": [], "ce_label": [], "grad_label": [], "ce_soft": [], "grad_soft": []}
-    with mpmath.workdps(REFERENCE_DIGITS):
-        for row, label, trow in zip(z, labels, t):
-            r = [mpmath.mpf(float(x)) for x in row]
-            top = max(r)
-            total = mpmath.fsum(mpmath.exp(x - top) for x in r)
-            log_total = mpmath.log(total)
-            y = [mpmath.exp(x - top) / total for x in r]
-            logy = [x - top - log_total for x in r]
-            tm = [mpmath.mpf(float(x)) for x in trow]
-            out["softmax"].append(y)
-            out["log_softmax"].append(logy)
-            out["ce_label"].append([-logy[label]])
-            out["grad_label"].append([y[n] - (1 if n == label else 0) for n in range(len(y))])
-            out["ce_soft"].append([-mpmath.fsum(a * b for a, b in zip(tm, logy))])
-            out["grad_soft"].append([a - b for a, b in zip(y, tm)])
-    return out
-
-
-def _ulps(got, ref, dtype, scale_ref=None):
-    """Max error in units of the last place of the reference (of `scale_ref` where given)."""
-    tiny = np.finfo(dtype).tiny
-    worst = 0.0
-    for n, (gv, rv) in enumerate(zip(np.ravel(got), [x for row in ref for x in row])):
-        size = abs(float(rv)) if scale_ref is None else float(scale_ref[n])
-        if size < tiny:  # subnormal or zero results may round to the nearest subnormal or 0
-            assert abs(float(gv)) <= 2 * tiny
-            continue
-        unit = float(np.spacing(dtype(size)))
-        worst = max(worst, float(abs(mpmath.mpf(float(gv)) - rv)) / unit)
-    return worst
+# --- mpmath reference (derive.measure: 400 digits, the textbook formulas) ------------------
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("scale", [1, 10, 100, 1e4])
 @pytest.mark.parametrize("classes", [1, 2, 3, 10, 1000])
 def test_accuracy_against_mpmath(dtype, scale, classes):
-    rng = np.random.default_rng(int(scale) * 31 + classes)
-    rows = 6 if classes < 1000 else 2
-    z = (rng.standard_normal((rows, classes)) * scale).astype(dtype)
-    labels = rng.integers(0, classes, rows)
-    t = rng.random((rows, classes)) + 0.01
-    t = (t / t.sum(axis=-1, keepdims=True)).astype(dtype)
-    t = t.astype(np.float64)
-    t /= t.sum(axis=-1, keepdims=True)
-    ref = _reference(z, labels, t)
-    with np.errstate(all="raise"):  # no overflow, no invalid operation in the caller's view
-        results = {
-            "softmax": g.softmax(z),
-            "log_softmax": g.log_softmax(z),
-            "ce_label": g.cross_entropy(z, labels),
-            "grad_label": g.cross_entropy_grad(z, labels),
-            "ce_soft": g.cross_entropy(z, t.astype(dtype) if dtype == np.float64 else t),
-        }
-    for name, value in results.items():
-        assert value.dtype == dtype, name
-        assert np.all(np.isfinite(value)), name
-        err = _ulps(value, ref[name], dtype)
+    with np.errstate(all="raise"):  # no overflow or invalid operation escapes to the caller
+        row = accuracy(g, dtype, scale, classes)
+    assert row.ulps.pop("all_finite")
+    for name, err in row.ulps.items():
         assert err <= 4, f"{name}: {err:.2f} ulp"
-    # y - t cancels when y_j ~ t_j: its error is bounded in ulps of max(|y_j|, |t_j|), the best possible
-    grad_soft = g.cross_entropy_grad(z, t)
-    scale_ref = np.maximum(np.abs(np.array([[float(x) for x in row] for row in ref["softmax"]])), np.abs(t)).ravel()
-    assert _ulps(grad_soft, ref["grad_soft"], dtype, scale_ref) <= 4
+
+
+def test_accuracy_check_catches_a_one_ulp_bias():
+    class Biased:
+        def __getattr__(self, name):
+            fn = getattr(g, name)
+            return lambda *a: fn(*a) * (1 + 8 * np.finfo(np.float64).eps)
+    row = accuracy(Biased(), np.float64, 1, 10)
+    assert row.ulps["softmax"] > 4
 
 
 def test_softmax_of_a_dominant_logit_is_exactly_one_hot():
