@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 1 if the generated files differ from what would be written")
     codegen.add_argument("-o", "--output", metavar="DIR", default=None,
                          help="directory to write into (default: generated/ next to templates/)")
+    report = sub.add_parser("report", help="render the LaTeX proof report and compile it to PDF")
+    report.add_argument("names", nargs="*", metavar="NAME", help="derivations to include (default: all built-in)")
+    report.add_argument("-o", "--output", metavar="DIR", default=None,
+                        help="output directory (default: generated/report/)")
+    report.add_argument("--no-pdf", action="store_true", help="write report.tex only")
     return parser
 
 
@@ -99,7 +104,32 @@ def cmd_codegen(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen}
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from . import codegen, latex_build, measure
+    from .checker import check_derivation
+    from .report import Numerics, build_tex
+
+    reports = [check_derivation(d) for d in _select(args.names, include_all=True)]
+    numerics = None
+    if measure.GENERATED.exists():
+        import numpy as np
+
+        module = measure.load_generated()
+        rows = [measure.accuracy(module, dtype, scale, classes)
+                for dtype in (np.float64, np.float32) for scale in (1, 100, 1e4) for classes in (2, 10, 1000)]
+        numerics = Numerics(rows, measure.finite_differences(module), measure.GENERATED.read_text())
+    tex = build_tex(reports, numerics)
+    directory = Path(args.output) if args.output else codegen.ROOT / "generated" / "report"
+    if args.no_pdf:
+        print(f"wrote {latex_build.write_tex(directory, tex)}")
+        return 0
+    print(f"wrote {latex_build.compile_pdf(directory, tex)}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen, "report": cmd_report}
 
 
 def main(argv=None) -> int:

@@ -125,6 +125,7 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an output file is for everyone to read
         os.replace(tmp, path)
     except OSError as exc:
         if os.path.exists(tmp):

@@ -1,0 +1,171 @@
+"""The LaTeX proof report: checker results, findings and measured numerics, as a document.
+
+``build_tex`` is pure: it takes derivation reports, numeric measurements and
+the generated module's source and returns the text of ``report.tex``, rendered
+from ``templates/report.tex.j2`` with LaTeX-safe Jinja delimiters
+(``\\VAR{...}``, ``\\BLOCK{...}``) and StrictUndefined.  Every piece of prose
+that comes from a derivation is escaped with :func:`tex_escape`; the notes'
+own LaTeX is set in math mode as written.  Compiling is ``latex_build``'s job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from . import assumptions as assumption_registry
+from .checker import DerivationReport
+from .justifications import REGISTRY as JUSTIFICATIONS
+from .verdicts import Status
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE = "report.tex.j2"
+
+_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+_SPECIAL_RE = re.compile("|".join(re.escape(c) for c in _SPECIALS))
+
+
+def tex_escape(text: str) -> str:
+    """Prose -> LaTeX that prints it literally: _ % & # $ { } ~ ^ \\ never break the build."""
+    return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group(0)], str(text))
+
+
+MARKS = {
+    Status.PROVED: r"\textcolor{ok}{$\checkmark$}",
+    Status.NUMERIC: r"\textcolor{warn}{$\approx$}",
+    Status.REFUTED: r"\textcolor{bad}{$\boldsymbol{\times}$}",
+    Status.UNDECIDED: r"\textcolor{warn}{?}",
+}
+
+
+def _number(value) -> str:
+    try:
+        return f"{float(value):.6g}"
+    except (TypeError, ValueError):
+        return tex_escape(value)
+
+
+def _step_view(derivation, step_report) -> dict:
+    step, verdict = step_report.step, step_report.verdict
+    cex = verdict.counterexample
+    return {
+        "index": step_report.index,
+        "notes": step.latex,
+        "sympy": (sp.latex(step.lhs) + " = " if step.lhs is not None else "") + sp.latex(step.expr),
+        "justification": JUSTIFICATIONS[step.justification].latex or tex_escape(JUSTIFICATIONS[step.justification].sentence),
+        "justification_name": tex_escape(step.justification),
+        "case": step.case.latex if step.case else "",
+        "lemma": step.lhs is not None,
+        "mark": MARKS[verdict.status],
+        "status": verdict.status.value,
+        "used": tex_escape(", ".join(verdict.assumptions_used) or "none"),
+        "message": tex_escape(verdict.message),
+        "counterexample": None if cex is None else {
+            "K": cex.point.K,
+            "indices": tex_escape(", ".join(f"{k} = {v}" for k, v in cex.point.as_dict()["indices"].items()) or "none"),
+            "z": ", ".join(_number(x) for x in cex.point.z),
+            "t": ", ".join(_number(x) for x in cex.point.t),
+            "lhs": _number(cex.lhs),
+            "rhs": _number(cex.rhs),
+        },
+    }
+
+
+def _derivation_view(report: DerivationReport) -> dict:
+    d = report.derivation
+    steps = [_step_view(d, s) for s in report.steps]
+    return {
+        "name": tex_escape(d.name),
+        "title": tex_escape(d.title),
+        "source": tex_escape(d.source),
+        "start": d.start_latex,
+        "steps": steps,
+        "result": d.result_latex,
+        "reached": report.result.reached,
+        "rederived_mark": MARKS[report.result.rederived.status],
+        "rederived": report.result.rederived.status.value,
+        "rederived_used": tex_escape(", ".join(report.result.rederived.assumptions_used) or "none"),
+        "status": report.status.value,
+        "mark": MARKS[report.status],
+        "findings": [{"kind": tex_escape(f.kind), "step": f.step, "message": tex_escape(f.message)}
+                     for f in report.findings],
+        "counts": {s.value: sum(1 for x in report.steps if x.verdict.status is s) for s in Status},
+    }
+
+
+def overall_verdict(reports: list[DerivationReport]) -> str:
+    """The report's headline, computed from the route results (never pasted)."""
+    routes = [r for r in reports if r.derivation.name in ("route1", "route2")]
+    every_step = all(s.verdict.status is Status.PROVED for r in reports for s in r.steps)
+    proved_routes = [r for r in routes if r.result.reached and r.result.rederived.status is Status.PROVED
+                     and all(s.verdict.status is Status.PROVED for s in r.steps)]
+    if len(routes) == 2 and len(proved_routes) == 2:
+        head = r"Both routes prove $\partial E/\partial z_j = y_j - t_j$ for symbolic $K$"
+    elif routes:
+        names = ", ".join(r.derivation.name for r in routes if r not in proved_routes)
+        head = r"Not every route is proved (" + tex_escape(names) + ")"
+    else:
+        head = "Checked derivations"
+    tail = "; every step is proved." if every_step else "; some steps are not proved (see below)."
+    return head + tail
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """Measurements of the generated module taken while the report is built."""
+
+    accuracy: list  # of derive.measure.AccuracyRow
+    finite_differences: dict
+    source: str
+
+
+def _numerics_view(numerics: Numerics | None) -> dict | None:
+    if numerics is None:
+        return None
+    names = ["softmax", "log_softmax", "ce_label", "ce_soft", "grad_label", "grad_soft"]
+    worst = {}
+    for row in numerics.accuracy:
+        for name in names:
+            key = (row.dtype, name)
+            worst[key] = max(worst.get(key, 0.0), row.ulps[name])
+    dtypes = sorted({row.dtype for row in numerics.accuracy}, reverse=True)
+    kernels = numerics.source.split("# kernels:")[1].split("# public functions")[0] if "# kernels:" in numerics.source else numerics.source
+    return {
+        "columns": [tex_escape(n) for n in names],
+        "rows": [{"dtype": d, "cells": [f"{worst[(d, n)]:.2f}" for n in names]} for d in dtypes],
+        "grid": tex_escape(", ".join(sorted({f"K={r.classes}" for r in numerics.accuracy}, key=lambda s: int(s[2:])))
+                           + "; scales " + ", ".join(sorted({f"{r.scale:g}" for r in numerics.accuracy}, key=float))),
+        "all_finite": all(r.ulps["all_finite"] for r in numerics.accuracy),
+        "fd": [{"name": tex_escape(k), "value": f"{v:.1e}"} for k, v in numerics.finite_differences.items()],
+        "listing": kernels.strip("-\n "),
+    }
+
+
+def build_tex(reports: list[DerivationReport], numerics: Numerics | None) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        block_start_string=r"\BLOCK{", block_end_string="}", variable_start_string=r"\VAR{",
+        variable_end_string="}", comment_start_string=r"\#{", comment_end_string="}",
+        trim_blocks=True, lstrip_blocks=True, autoescape=False, keep_trailing_newline=True)
+    views = [_derivation_view(r) for r in reports]
+    total = {s.value: sum(v["counts"][s.value] for v in views) for s in Status}
+    refuted = [(v, s) for v in views for s in v["steps"] if s["counterexample"] is not None]
+    return env.get_template(TEMPLATE).render(
+        headline=overall_verdict(reports),
+        derivations=views,
+        total=total,
+        steps=sum(total.values()),
+        refuted=refuted,
+        assumptions=[{"name": tex_escape(a.name), "latex": a.latex, "sentence": tex_escape(a.sentence)}
+                     for a in assumption_registry.REGISTRY.values()],
+        numerics=_numerics_view(numerics),
+        marks={s.value: MARKS[s] for s in Status},
+    )
