@@ -19,7 +19,7 @@ from pathlib import Path
 from .codegen import write_atomically
 from .errors import DeriveError
 
-INSTALL_HINT = ("install TeX Live: apt-get install texlive-latex-base texlive-latex-recommended latexmk "
+INSTALL_HINT = ("install TeX Live: apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk "
                 "(Debian/Ubuntu; about 30 s)")
 COMPILE_SECONDS = 300
 _FILE_LINE_ERROR = re.compile(r"^\S*\.(tex|sty|cls|aux|toc):\d+: ")
