@@ -24,19 +24,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="name the built-in derivations")
     check = sub.add_parser("check", help="check derivations step by step")
-    check.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (default: the notes')")
+    check.add_argument("names", nargs="*", metavar="NAME|FILE",
+                       help="built-in derivations or derivation files to check (default: the notes')")
     check.add_argument("--json", action="store_true", help="print a machine-readable result")
     check.add_argument("--all", action="store_true", dest="include_all",
                        help="also check the derivations behind the generated code")
     check.add_argument("--allow-numeric", action="store_true",
                        help="exit 0 even if some step only holds numerically")
     codegen = sub.add_parser("codegen", help="generate NumPy code from the proved derivations")
+    codegen.add_argument("files", nargs="*", metavar="FILE",
+                         help="derivation files that replace the built-in derivations of the same name")
     codegen.add_argument("--check", action="store_true",
                          help="exit 1 if the generated files differ from what would be written")
     codegen.add_argument("-o", "--output", metavar="DIR", default=None,
                          help="directory to write into (default: generated/ next to templates/)")
     report = sub.add_parser("report", help="render the LaTeX proof report and compile it to PDF")
-    report.add_argument("names", nargs="*", metavar="NAME", help="derivations to include (default: all built-in)")
+    report.add_argument("names", nargs="*", metavar="NAME|FILE",
+                        help="built-in derivations or derivation files to include (default: all built-in)")
     report.add_argument("-o", "--output", metavar="DIR", default=None,
                         help="output directory (default: generated/report/)")
     report.add_argument("--no-pdf", action="store_true", help="write report.tex only")
@@ -44,20 +48,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _builtin():
-    """The notes' derivations, then the ones behind the generated code's numerics."""
-    from . import notes, stability
+    """The notes' derivations (read from their LaTeX files), then the ones behind the generated code."""
+    from . import derivation_file, stability
 
-    return notes.all_derivations(), stability.all_derivations()
+    return derivation_file.builtin_notes(), stability.all_derivations()
+
+
+def _is_file(name: str) -> bool:
+    from pathlib import Path
+
+    return name.endswith(".deriv") or Path(name).is_file()
 
 
 def _select(names, include_all=False):
+    """Derivations named on the command line: files (FILE.deriv) or built-in names."""
+    from . import derivation_file
+
     notes, stability = _builtin()
     known = {**notes, **stability}
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known and not _is_file(n)]
     if unknown:
-        raise UsageError(f"unknown derivation(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        raise UsageError(f"unknown derivation(s) {', '.join(unknown)}; known: {', '.join(known)} "
+                         "(or give a derivation file, FILE.deriv)")
     if names:
-        return [known[n] for n in names]
+        return [derivation_file.load(n) if _is_file(n) else known[n] for n in names]
     return list(known.values()) if include_all else list(notes.values())
 
 
@@ -89,6 +103,9 @@ def cmd_codegen(args) -> int:
 
     from . import codegen
 
+    from . import derivation_file, kernels
+
+    kernels.replace_derivations([derivation_file.load(f) for f in args.files])
     directory = Path(args.output) if args.output else codegen.ROOT / "generated"
     target = directory / codegen.OUTPUT_NAME
     text = codegen.render()

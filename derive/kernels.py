@@ -47,9 +47,26 @@ class Kernel:
         return any(m in e.free_symbols for e in exprs)
 
 
+_REPLACED: dict = {}
+
+
 @lru_cache(maxsize=None)
-def _derivations():
+def _built_in():
     return {**notes.all_derivations(), **stability.all_derivations()}
+
+
+def _derivations():
+    """The derivations kernels are built from: built in, unless replaced by ones from files."""
+    return {**_built_in(), **_REPLACED}
+
+
+def replace_derivations(derivations) -> None:
+    """Build kernels from these derivations instead of the built-in ones of the same name."""
+    unknown = [d.name for d in derivations if d.name not in _built_in()]
+    if unknown:
+        raise CodegenError(f"no kernel uses derivation(s) {', '.join(unknown)}; "
+                           f"replaceable: {', '.join(_built_in())}")
+    _REPLACED.update({d.name: d for d in derivations})
 
 
 def _result(name: str) -> sp.Expr:

@@ -1,0 +1,347 @@
+"""Derivation files: a derivation written the way the notes are, in LaTeX, as plain text.
+
+A file is a header of ``key: value`` lines, then the formulas, each between
+``$$`` and ``$$`` (as in the notes), optionally followed by
+``[by: justification; case: j = k; assume: name]``::
+
+    name: route1
+    title: Route 1: the chain rule
+    indices: i, j, k, \\gamma
+    range: 1..K
+    define: y_k = \\frac{e^{z_k}}{\\sum_{i=1}^K e^{z_i}}
+    define: E = -\\sum_{k=1}^K t_k \\ln y_k
+    result: \\frac{\\partial E}{\\partial z_j} = y_j - t_j
+
+    $$\\frac{\\partial E}{\\partial z_j} = \\sum_{k=1}^K \\frac{\\partial E}{\\partial y_k} \\frac{\\partial y_k}{\\partial z_j}$$ [by: chain rule]
+
+Header keys: ``name``, ``title``, ``indices`` (the letters used as indices),
+``range`` (``1..K``: sums without limits run over it, and free indices lie in
+it), ``logits``/``targets``/``probabilities``/``loss`` (the letters, default
+z, t, y, E), ``label`` (the correct class, default \\gamma), ``vector index``
+(what ``\\vec{y}`` stands for), ``define`` (checked against softmax and
+cross-entropy), ``let`` (an abbreviation such as the notes' z = \\sum_j e^{z_j}),
+``assume``, ``result`` and ``finding`` (a note recorded for the report, e.g. a
+fix made while transcribing).
+
+The first formula starts the chain; a formula that begins with ``=`` continues
+it; a formula that begins with the start again (or with it under the step's
+case) restates it and continues; any other formula is a side result checked
+on its own.  Every error names the file, line and column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import sympy as sp
+
+from . import assumptions as assumption_registry
+from .checker import check_equal, derivation_claims
+from .derivation import Case, Derivation, Finding, Step
+from .errors import DerivationError
+from .justifications import REGISTRY as JUSTIFICATIONS
+from .latex_parser import Names, ParseError, Parser, Token, guarded, parse_expression
+from .normal_form import rebuild
+from .notation import E, K, free_indices, gamma, i, j, k, mu, t, v, y, z
+from .verdicts import Status
+
+_INDEX_NAMES = {"i": i, "j": j, "k": k, r"\gamma": gamma, r"\mu": mu}
+_KEYS = {"name", "title", "indices", "range", "logits", "targets", "probabilities", "loss", "label",
+         "vector index", "cotangent", "define", "let", "assume", "result", "finding", "source"}
+
+
+class _Source:
+    """The file's text with positions, for error messages with a caret."""
+
+    def __init__(self, text: str, path: str):
+        self.text, self.path = text, path
+        self.lines = text.split("\n")
+
+    def error(self, message: str, line: int, column: int = 1) -> ParseError:
+        source = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return ParseError(message, line, column, source, self.path)
+
+    def offset(self, line: int, column: int) -> int:
+        return sum(len(x) + 1 for x in self.lines[:line - 1]) + column - 1
+
+    def cut(self, start: Token, end: Token) -> str:
+        return " ".join(self.text[self.offset(start.line, start.column):self.offset(end.line, end.column)].split())
+
+
+def _split_header_and_blocks(src: _Source):
+    header: list[tuple[str, str, int, int]] = []  # key, value, line, column of the value
+    blocks: list[tuple[str, int, int, str, int]] = []  # math, line, column, annotation, annotation line
+    n = 0
+    lines = src.lines
+    while n < len(lines):
+        raw = lines[n]
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            n += 1
+            continue
+        if "$$" in raw:
+            col = raw.index("$$") + 3
+            rest = raw[raw.index("$$") + 2:]
+            body, start_line, start_col = [], n + 1, col
+            while "$$" not in rest:
+                body.append(rest)
+                n += 1
+                if n >= len(lines):
+                    raise src.error("this '$$' is never closed", start_line, start_col - 2)
+                rest = lines[n]
+            body.append(rest[:rest.index("$$")])
+            after = rest[rest.index("$$") + 2:].strip()
+            blocks.append(("\n".join(body), start_line, start_col, after, n + 1))
+            n += 1
+            continue
+        if ":" not in stripped:
+            raise src.error("expected 'key: value' in the header or a formula between '$$' and '$$'", n + 1,
+                            len(raw) - len(raw.lstrip()) + 1)
+        key, value = stripped.split(":", 1)
+        key = key.strip().lower()
+        if key not in _KEYS:
+            raise src.error(f"unknown header key '{key}'; known keys: {', '.join(sorted(_KEYS))}", n + 1,
+                            len(raw) - len(raw.lstrip()) + 1)
+        column = raw.index(":") + 2 + (len(value) - len(value.lstrip()))
+        header.append((key, value.strip(), n + 1, column))
+        n += 1
+    return header, blocks
+
+
+def _names(src: _Source, header) -> tuple[Names, dict]:
+    values: dict[str, list] = {}
+    for key, value, line, col in header:
+        values.setdefault(key, []).append((value, line, col))
+
+    def single(key, default):
+        return values.get(key, [(default, 0, 0)])[0][0]
+
+    roles = {}
+    for key, target, default in (("logits", z, "z"), ("targets", t, "t"), ("probabilities", y, "y"),
+                                 ("cotangent", v, "v")):
+        roles[single(key, default)] = target
+    scalars = {"K": K, single("loss", "E"): E}
+    indices = {}
+    if "indices" in values:
+        text, line, col = values["indices"][0]
+        for name in [x.strip() for x in text.split(",") if x.strip()]:
+            if name not in _INDEX_NAMES:
+                raise src.error(f"index '{name}' is not one of {', '.join(_INDEX_NAMES)}", line, col)
+            indices[name] = _INDEX_NAMES[name]
+    else:
+        indices = {"i": i, "j": j, "k": k}
+    label = single("label", r"\gamma")
+    indices[label] = gamma
+    vector = single("vector index", "")
+    names = Names(indexed=roles, scalars=scalars, indices=indices,
+                  vector_index=indices.get(vector) if vector else None,
+                  default_range="range" in values)
+    if "range" in values:
+        text, line, col = values["range"][0]
+        if text.replace(" ", "") not in ("1..K", r"1,\dots,K", "1...K"):
+            raise src.error(f"the range must be 1..K (K classes), got '{text}'", line, col)
+    return names, values
+
+
+def _parse(src: _Source, text: str, names: Names, line: int, col: int):
+    parser = Parser(text, names, line=line, column=col, path=src.path, source_lines=src.lines)
+    return parser
+
+
+def _formula(src, text, names, line, col) -> sp.Expr:
+    return parse_expression(text, names, line=line, column=col, path=src.path, source_lines=src.lines)
+
+
+def _equation(src, text, names, line, col) -> tuple[sp.Expr, sp.Expr]:
+    parser = _parse(src, text, names, line, col)
+    parts = guarded(parser, parser.chain)
+    if len(parts) != 2 or parts[0] is None:
+        raise src.error("expected one equation 'left = right'", line, col)
+    return parts[0], parts[1]
+
+
+_ASSUMPTION_FORMS = {
+    "targets_sum_to_one": lambda lhs, rhs: isinstance(lhs, sp.Sum) and rhs == 1
+    and lhs.function == t[lhs.limits[0][0]],
+    "one_hot": lambda lhs, rhs: isinstance(lhs, sp.Indexed) and lhs.base == t
+    and rhs == sp.KroneckerDelta(lhs.indices[0], gamma),
+}
+
+
+def _assumption(src, text, names, line, col) -> str:
+    if text in assumption_registry.REGISTRY:
+        return text
+    lhs, rhs = _equation(src, text, names, line, col)
+    for name, matches in _ASSUMPTION_FORMS.items():
+        if matches(lhs, rhs) or matches(rhs, lhs):
+            return name
+    raise src.error(f"assumption not recognised; write one of {', '.join(assumption_registry.REGISTRY)} "
+                    r"or \sum_k t_k = 1 or t_k = \delta_{k\gamma}", line, col)
+
+
+def _check_definition(src, text, names, line, col, stated) -> None:
+    lhs, rhs = _equation(src, text, names, line, col)
+    if not (lhs == E or (isinstance(lhs, sp.Indexed) and lhs.base == y)):
+        raise src.error("define: gives the probabilities (softmax, y_k = ...) or the loss (cross-entropy, E = ...)",
+                        line, col)
+    verdict = check_equal(lhs, rhs, ["index_range", *stated], seconds=10)
+    if verdict.status is not Status.PROVED:
+        what = "softmax" if lhs != E else "the cross-entropy -sum_k t_k ln y_k"
+        raise src.error(f"this definition is not {what}, which derive checks against ({verdict.status.value})",
+                        line, col)
+
+
+def _annotation(src, text: str, line: int) -> dict:
+    out = {"by": ("algebra",), "case": None, "assume": ()}
+    text = text.strip()
+    if not text:
+        return out
+    if not (text.startswith("[") and text.endswith("]")):
+        raise src.error("after '$$' expected '[by: ...; case: ...; assume: ...]'", line)
+    for item in text[1:-1].split(";"):
+        if not item.strip():
+            continue
+        if ":" not in item:
+            raise src.error(f"expected 'key: value' in the annotation, got '{item.strip()}'", line)
+        key, value = (x.strip() for x in item.split(":", 1))
+        if key == "by":
+            reasons = []
+            for reason in value.split(","):
+                name = reason.strip().replace(" ", "_").replace("-", "_").lower()
+                if name not in JUSTIFICATIONS:
+                    raise src.error(f"unknown justification '{reason.strip()}'; known: "
+                                    f"{', '.join(sorted(JUSTIFICATIONS))}", line)
+                reasons.append(name)
+            out["by"] = tuple(reasons)
+        elif key == "case":
+            out["case"] = value
+        elif key == "assume":
+            names = tuple(x.strip() for x in value.split(",") if x.strip())
+            for name in names:
+                if name not in assumption_registry.REGISTRY:
+                    raise src.error(f"unknown assumption '{name}'; known: {', '.join(assumption_registry.REGISTRY)}",
+                                    line)
+            out["assume"] = names
+        else:
+            raise src.error(f"unknown annotation '{key}'; use by, case or assume", line)
+    return out
+
+
+def _case(src, text: str, names: Names, line: int) -> Case:
+    for rel, equal in ((r"\neq", False), ("!=", False), (r"\ne", False), ("=", True)):
+        if rel in text:
+            left, right = (x.strip() for x in text.split(rel, 1))
+            if left in names.indices and right in names.indices:
+                return Case(names.indices[left], names.indices[right], equal)
+    raise src.error(f"a case is 'j = k' or 'j \\neq k' between declared indices, got '{text}'", line)
+
+
+def load(path) -> Derivation:
+    """Parse a derivation file into a validated Derivation (errors name file, line and column)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DerivationError(str(path), None, f"cannot read the file: {exc}") from None
+    return parse(text, str(path))
+
+
+def parse(text: str, path: str = "<input>") -> Derivation:
+    src = _Source(text, path)
+    header, blocks = _split_header_and_blocks(src)
+    names, values = _names(src, header)
+    findings: list[Finding] = []
+    for value, line, col in values.get("let", []):
+        if "=" not in value:
+            raise src.error("let: needs 'name = expression'", line, col)
+        letter, body = (x.strip() for x in value.split("=", 1))
+        body_col = col + value.index("=") + 1 + (len(value.split("=", 1)[1]) - len(value.split("=", 1)[1].lstrip()))
+        names.abbreviations[letter] = _formula(src, body, names, line, body_col)
+        if letter in names.indexed:
+            findings.append(Finding("notation", f"'{letter}' names both {letter}_1..{letter}_K and "
+                                    f"{letter} = {body} (line {line}); a letter with two meanings"))
+    stated = ["index_range"] if names.default_range else []
+    for value, line, col in values.get("assume", []):
+        stated.append(_assumption(src, value, names, line, col))
+    for value, line, col in values.get("define", []):
+        _check_definition(src, value, names, line, col, stated)
+    if "result" not in values:
+        raise src.error("the header needs 'result: <what the derivation proves>'", 1)
+    value, line, col = values["result"][0]
+    result_lhs, result = _equation(src, value, names, line, col)
+    for value, line, col in values.get("finding", []):
+        findings.append(Finding("transcription", value))
+    if not blocks:
+        raise src.error("no formulas: write each step between '$$' and '$$'", len(src.lines))
+
+    start, steps = result_lhs, []
+    result_text = values["result"][0][0]
+    start_latex = result_text.split("=", 1)[0].strip()
+    for math, line, col, annotation, annotation_line in blocks:
+        parser = _parse(src, math, names, line, col)
+        parts = guarded(parser, parser.chain)
+        texts = [src.cut(a, b) for a, b in parser.spans]
+        notes = _annotation(src, annotation, annotation_line)
+        case = _case(src, notes["case"], names, annotation_line) if notes["case"] else None
+        lemma = None if parts[0] is None or _restates(parts[0], start, case) else parts[0]
+        pairs = list(zip(parts[1:], texts[1:]))
+        if parts[0] is not None and pairs:  # the step's LaTeX keeps its left side, as the notes write it
+            pairs[0] = (pairs[0][0], texts[0] + " " + pairs[0][1])
+        reasons = notes["by"]
+        if len(reasons) not in (1, len(pairs)):
+            raise src.error(f"{len(reasons)} justifications for {len(pairs)} steps: give one, or one per '='",
+                            annotation_line)
+        for n, (expr, latex) in enumerate(pairs):
+            reason = reasons[0] if len(reasons) == 1 else reasons[n]
+            steps.append(Step(expr, latex, reason, case=case, assumptions=notes["assume"], lhs=lemma))
+            if lemma is not None:
+                lemma = expr
+    if not steps:
+        raise src.error("the derivation has a start but no '=' step", blocks[0][1])
+    for line, col, var in names.unranged_sums:
+        if not names.default_range:
+            findings.append(Finding("range", f"the sum over {var} at line {line}, column {col} has no range and "
+                                    "the header declares none (range: 1..K); read as 1..K"))
+    name = values.get("name", [(Path(path).stem, 0, 0)])[0][0]
+    derivation = Derivation(
+        name=name, title=values.get("title", [(name, 0, 0)])[0][0], start=start, start_latex=start_latex,
+        steps=tuple(steps), result=result, result_latex=values["result"][0][0],
+        assumptions=tuple(dict.fromkeys(stated)), findings=tuple(findings),
+        source=values.get("source", [(path, 0, 0)])[0][0])
+    extra = _scope_findings(derivation)
+    return dataclasses.replace(derivation, findings=derivation.findings + tuple(extra)) if extra else derivation
+
+
+def _restates(expr, start, case: Case | None) -> bool:
+    if rebuild(expr) == rebuild(start):
+        return True
+    return case is not None and case.equal and rebuild(expr) == rebuild(start).xreplace({case.left: case.right})
+
+
+def _scope_findings(derivation: Derivation) -> list[Finding]:
+    """An index free in a step but not in what it must equal: usually a sum whose scope ended too early."""
+    out = []
+    for claim in derivation_claims(derivation):
+        mine = set(free_indices(claim.step.expr))
+        for previous, case in claim.against:
+            theirs = set(free_indices(previous))
+            if case is not None:
+                theirs |= {case.left, case.right}
+            if "one_hot" in assumption_registry.closure(derivation.stated_assumptions(claim.step)):
+                theirs.add(gamma)  # the one-hot assumption introduces the correct class
+            extra = mine - theirs
+            if extra:
+                names = ", ".join(sorted(str(s) for s in extra))
+                out.append(Finding("scope", f"step {claim.index}: index {names} is free here but not in the "
+                                   "expression it must equal; is it meant to be bound by a sum?", claim.index))
+    return out
+
+
+NOTES_DIR = Path(__file__).resolve().parent / "notes_files"
+NOTES_ORDER = ("jacobian", "route1", "route2")
+
+
+def builtin_notes() -> dict[str, Derivation]:
+    """The notes' three derivations, read from their files (in the notes' order)."""
+    return {name: load(NOTES_DIR / f"{name}.deriv") for name in NOTES_ORDER}

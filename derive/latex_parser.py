@@ -1,0 +1,664 @@
+"""A recursive-descent parser for the LaTeX math of hand derivations -> SymPy expressions.
+
+It reads what the notes write: ``\\frac``, ``\\sum`` in all its forms
+(``\\sum_{k=1}^K``, ``\\sum_k^K``, ``\\sum_k``), subscripts as indices
+(``z_k``, ``t_{j}``, ``\\delta_{jk}``), ``e^{...}`` and ``\\exp``, ``\\ln`` and
+``\\log``, partial derivatives (``\\frac{\\partial E}{\\partial z_j}`` and
+``\\frac{\\partial}{\\partial z_j}\\left(...\\right)``), ``\\left( \\right)`` and
+other delimiters, ``\\cdot`` and juxtaposition, ``e^{z_1} + \\dots + e^{z_K}`` as
+a sum, ``\\vec{}``, ``\\boxed{}``, ``cases``, ``\\text{}``, ``\\quad`` and
+indicators ``\\mathbb{1}[a = b]``.  Expressions are built with SymPy's
+constructors from tokens; the text is never ``eval``'d or ``sympify``'d.
+
+Conventions (those of the notes): a ``\\sum`` extends over the product that
+follows it, up to the next ``+`` or ``-`` at the same level; ``\\ln x y`` is
+``\\ln(x) y``.  Every error is a :class:`ParseError` with the line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .errors import DeriveError
+from .notation import K, d
+
+
+class ParseError(DeriveError):
+    """A position in the input, what was found there and what was expected."""
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "", path: str = "<input>"):
+        self.line, self.column, self.path = line, column, path
+        self.bare = message
+        caret = f"\n    {source_line}\n    {' ' * (column - 1)}^" if source_line else ""
+        super().__init__(f"{path}:{line}:{column}: {message}{caret}")
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "cmd", "char", "num", "letter", "end"
+    text: str
+    line: int
+    column: int
+
+
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[0-9]+(?:\.[0-9]+)?|[A-Za-z]|\S")
+_IGNORED = {r"\quad", r"\qquad", r"\,", r"\;", r"\:", r"\!", r"\displaystyle", r"\therefore", r"\nonumber",
+            r"\limits", r"\relax"}
+_SIZED = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\biggl", r"\biggr"}
+
+
+def tokenize(text: str, line: int = 1, column: int = 1) -> list[Token]:
+    """Tokens of a LaTeX math string; positions are 1-based and relative to the file."""
+    tokens = []
+    lines = text.split("\n")
+    for row, content in enumerate(lines):
+        base_col = column if row == 0 else 1
+        for m in _TOKEN.finditer(content):
+            tok = m.group(0)
+            if tok == "%":  # a LaTeX comment ends the line
+                break
+            kind = "cmd" if tok.startswith("\\") else "num" if tok[0].isdigit() else "letter" if tok.isalpha() else "char"
+            if tok in _IGNORED:
+                continue
+            tokens.append(Token(kind, tok, line + row, base_col + m.start()))
+    last_line = line + len(lines) - 1
+    last_col = (column if len(lines) == 1 else 1) + len(lines[-1])
+    tokens.append(Token("end", "end of formula", last_line, last_col))
+    return tokens
+
+
+@dataclass
+class Names:
+    """What the letters of a derivation mean (built from its header)."""
+
+    indexed: dict  # letter -> IndexedBase
+    scalars: dict  # letter or \command -> Symbol (E, K, ...)
+    indices: dict  # letter or \command -> index Symbol
+    abbreviations: dict = field(default_factory=dict)  # bare letter -> expression (the notes' z = sum_j e^{z_j})
+    vector_index: sp.Symbol | None = None  # what \vec{y} means: y_<vector_index>
+    default_range: bool = True  # sums without limits run over 1..K
+    unranged_sums: list = field(default_factory=list)  # positions of sums written without a range
+
+
+_DOTS = sp.Symbol("__dots__")
+_FUNCTIONS = {r"\ln": sp.log, r"\log": sp.log, r"\exp": sp.exp}
+_OPEN = {"(": ")", "[": "]", r"\{": r"\}", r"\lbrack": r"\rbrack", r"\langle": r"\rangle", "|": "|"}
+
+
+class Parser:
+    def __init__(self, text: str, names: Names, line: int = 1, column: int = 1, path: str = "<input>",
+                 source_lines: list[str] | None = None):
+        self.tokens = tokenize(text, line, column)
+        self.pos = 0
+        self.names = names
+        self.path = path
+        self.source_lines = source_lines or text.split("\n")
+        self.first_line = line if source_lines is None else 1
+        #: (first token, token after) of each part of the last chain, to cut out its LaTeX
+        self.spans: list[tuple[Token, Token]] = []
+
+    # -- token helpers --------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.pos]
+
+    def peek(self, n=1) -> Token:
+        return self.tokens[min(self.pos + n, len(self.tokens) - 1)]
+
+    def advance(self) -> Token:
+        tok = self.tok
+        self.pos = min(self.pos + 1, len(self.tokens) - 1)
+        return tok
+
+    def error(self, message: str, tok: Token | None = None) -> ParseError:
+        tok = tok or self.tok
+        index = tok.line - self.first_line
+        source = self.source_lines[index] if 0 <= index < len(self.source_lines) else ""
+        return ParseError(message, tok.line, tok.column, source, self.path)
+
+    def expect(self, text: str) -> Token:
+        if self.tok.text != text:
+            raise self.error(f"expected '{text}', found '{self.tok.text}'")
+        return self.advance()
+
+    def at(self, *texts) -> bool:
+        return self.tok.text in texts
+
+    def skip_sizing(self) -> None:
+        while self.tok.text in _SIZED or self.tok.text in {r"\big", r"\Big", r"\bigg", r"\Bigg"}:
+            self.advance()
+
+    # -- entry points -----------------------------------------------------------
+    def chain(self) -> list:
+        """a = b = c (also &= and \\\\ line breaks of aligned): the list of expressions.
+
+        A chain that starts with '=' continues the previous formula: its first entry is None.
+        """
+        self.skip_environment_begin()
+        parts = self._chain_parts()
+        self.skip_environment_end()
+        if self.tok.kind != "end":
+            raise self.error(f"unexpected '{self.tok.text}'; expected '=', '+', '-' or the end of the formula")
+        return parts
+
+    def _chain_parts(self) -> list:
+        if self.at(r"\boxed"):  # a boxed result: the chain inside the box
+            self.advance()
+            self.expect("{")
+            parts = self._chain_parts()
+            self.expect("}")
+            return parts
+        parts = []
+        while self.at("&"):
+            self.advance()
+        if self.at("="):
+            parts.append(None)
+            self.spans.append((self.tok, self.tok))
+        else:
+            start = self.tok
+            parts.append(self.expression())
+            self.spans.append((start, self.tok))
+        while True:
+            while self.at("&", r"\\"):
+                self.advance()
+            if self.at("="):
+                start = self.advance()
+                while self.at("&"):
+                    self.advance()
+                parts.append(self.expression())
+                self.spans.append((start, self.tok))
+                continue
+            break
+        return parts
+
+    def skip_environment_begin(self):
+        if self.at(r"\begin"):
+            self.advance()
+            name = self.braced_word()
+            if name not in ("aligned", "align", "align*", "equation", "equation*", "split", "gathered"):
+                raise self.error(f"environment '{name}' cannot hold a derivation chain")
+
+    def skip_environment_end(self):
+        if self.at(r"\end"):
+            self.advance()
+            self.braced_word()
+
+    def braced_word(self) -> str:
+        self.expect("{")
+        word = ""
+        while not self.at("}"):
+            if self.tok.kind == "end":
+                raise self.error("unclosed '{'")
+            word += self.advance().text
+        self.advance()
+        return word
+
+    # -- grammar ------------------------------------------------------------------
+    def expression(self) -> sp.Expr:
+        terms = []
+        if self.at("+", "-"):
+            sign = -1 if self.advance().text == "-" else 1
+            terms.append(sign * self.term())
+        else:
+            terms.append(self.term())
+        while self.at("+", "-"):
+            sign = -1 if self.advance().text == "-" else 1
+            if self.at(r"\dots", r"\cdots", r"\ldots"):
+                self.advance()
+                terms.append(_DOTS)
+                continue
+            terms.append(sign * self.term())
+        return self._fold_dots(terms)
+
+    def _fold_dots(self, terms):
+        while _DOTS in terms:
+            n = terms.index(_DOTS)
+            if n == 0 or n == len(terms) - 1:
+                raise self.error(r"'\dots' needs a first and a last term around it")
+            first, last = terms[n - 1], terms[n + 1]
+            summed = _as_sum(first, last)
+            if summed is None:
+                raise self.error(rf"cannot read '{first} + \dots + {last}' as a sum from 1 to K")
+            terms[n - 1:n + 2] = [summed]
+        return sp.Add(*terms)
+
+    def term(self) -> sp.Expr:
+        factors = [self.factor()]
+        while True:
+            if self.at(r"\cdot", r"\times"):
+                self.advance()
+                factors.append(self.factor())
+            elif self.at("/"):
+                self.advance()
+                factors.append(1 / self.factor())
+            elif self.starts_factor():
+                factors.append(self.factor())
+            else:
+                break
+        return sp.Mul(*factors)
+
+    def starts_factor(self) -> bool:
+        tok = self.tok
+        if tok.kind in ("letter", "num"):
+            return True
+        if tok.kind == "cmd":
+            return tok.text not in {r"\right", r"\end", r"\\", r"\cdot", r"\times", r"\neq", r"\ne", r"\text"} \
+                and tok.text not in {r"\rbrack", r"\rangle", r"\}"}
+        return tok.text in ("(", "[", "{")
+
+    def factor(self) -> sp.Expr:
+        if self.at("-"):
+            self.advance()
+            return -self.factor()
+        if self.at(r"\sum"):
+            return self.summation()
+        base = self.primary()
+        if self.at("^"):
+            self.advance()
+            exponent = self.script()
+            if base == sp.E:
+                return sp.exp(exponent)
+            return sp.Pow(base, exponent)
+        return base
+
+    def script(self) -> sp.Expr:
+        """A super- or subscript: {expr} or a single token."""
+        if self.at("{"):
+            self.advance()
+            value = self.expression()
+            self.expect("}")
+            return value
+        tok = self.advance()
+        if tok.kind == "num":
+            return sp.Integer(int(tok.text)) if tok.text.isdigit() else sp.Float(tok.text)
+        return self.name(tok)
+
+    def summation(self) -> sp.Expr:
+        start = self.advance()
+        var, lower, upper, excluded = None, None, None, None
+        if self.at("_"):
+            self.advance()
+            if self.at("{"):
+                self.advance()
+                var = self.index_symbol(self.advance())
+                if self.at("="):
+                    self.advance()
+                    lower = self.expression()
+                elif self.at(r"\neq", r"\ne"):  # \sum_{k \neq j}: over 1..K without j
+                    self.advance()
+                    excluded = self.index_value(self.advance())
+                self.expect("}")
+            else:
+                var = self.index_symbol(self.advance())
+        if self.at("^"):
+            self.advance()
+            upper = self.script()
+        if var is None:
+            raise self.error(r"a '\sum' needs its index, as in \sum_{k=1}^K or \sum_k", start)
+        if lower is None or upper is None:
+            if lower is None and upper is None and excluded is None:
+                self.names.unranged_sums.append((start.line, start.column, str(var)))
+            lower = 1 if lower is None else lower
+            upper = K if upper is None else upper
+        summand = self.term()
+        if excluded is not None:
+            summand = (1 - sp.KroneckerDelta(var, excluded)) * summand
+        return sp.Sum(summand, (var, lower, upper))
+
+    def primary(self) -> sp.Expr:
+        self.skip_sizing()
+        tok = self.tok
+        if tok.kind == "num":
+            self.advance()
+            if tok.text == "1" and self.at("(", "[") and self._looks_like_indicator():
+                return self.indicator()
+            return sp.Integer(int(tok.text)) if tok.text.isdigit() else sp.Rational(tok.text)
+        if tok.text == "{" and self.peek().kind == "letter" and self.peek(2).text == "}" and self.peek(3).text == "_":
+            self.advance()  # SymPy writes {z}_{k}
+            letter = self.advance()
+            self.advance()
+            return self.subscripted(letter)
+        if tok.text in _OPEN or tok.text == "{":
+            return self.group()
+        if tok.kind == "letter":
+            self.advance()
+            return self.subscripted(tok)
+        if tok.kind == "cmd":
+            return self.command()
+        raise self.error(f"unexpected '{tok.text}'; expected a number, a name, '(' or a command such as \\frac")
+
+    def _looks_like_indicator(self) -> bool:
+        depth, n = 0, self.pos
+        while n < len(self.tokens):
+            text = self.tokens[n].text
+            if text in ("(", "["):
+                depth += 1
+            elif text in (")", "]"):
+                depth -= 1
+                if depth == 0:
+                    return False
+            elif text in ("=", r"\neq", r"\ne") and depth == 1:
+                return True
+            n += 1
+        return False
+
+    def _is_argument_label(self) -> bool:
+        n, depth = self.pos, 0
+        while n < len(self.tokens):
+            text = self.tokens[n].text
+            depth += text == "("
+            depth -= text == ")"
+            if depth == 0:
+                return False
+            if text in (",", r"\vec") and depth == 1:
+                return True
+            n += 1
+        return False
+
+    def _skip_group(self) -> None:
+        depth = 0
+        while True:
+            text = self.advance().text
+            depth += text == "("
+            depth -= text == ")"
+            if depth == 0:
+                return
+
+    def group(self) -> sp.Expr:
+        opener = self.advance().text
+        closer = "}" if opener == "{" else _OPEN[opener]
+        value = self.expression()
+        self.skip_sizing()
+        if self.at(closer) or (opener == "(" and self.at(")")):
+            self.advance()
+            return value
+        raise self.error(f"expected '{closer}' to close '{opener}', found '{self.tok.text}'")
+
+    def subscripted(self, tok: Token) -> sp.Expr:
+        letter = tok.text
+        if letter == "e" and letter not in self.names.indexed and self.at("^"):
+            return sp.E
+        if letter in self.names.indexed:
+            if not self.at("_"):
+                if letter in self.names.abbreviations:
+                    return self.names.abbreviations[letter]
+                raise self.error(f"'{letter}' is indexed; write {letter}_k (or define the bare letter with let:)", tok)
+            self.advance()
+            index = self.subscript_indices()
+            if len(index) != 1:
+                raise self.error(f"'{letter}' takes one index, got {len(index)}", tok)
+            return self.names.indexed[letter][index[0]]
+        if letter in self.names.abbreviations:
+            return self.names.abbreviations[letter]
+        return self.name(tok)
+
+    def subscript_indices(self) -> list:
+        """_k, _{k}, _{jk}, _{j,k}, _1, _{j\\gamma}: a list of index expressions."""
+        if not self.at("{"):
+            tok = self.advance()
+            return [self.index_value(tok)]
+        self.advance()
+        out = []
+        while not self.at("}"):
+            if self.tok.kind == "end":
+                raise self.error("unclosed subscript")
+            if self.at(","):
+                self.advance()
+                continue
+            tok = self.advance()
+            if self.at("+", "-") and len(out) == 0:  # an index expression such as k+1
+                value = self.index_value(tok)
+                while self.at("+", "-"):
+                    sign = 1 if self.advance().text == "+" else -1
+                    value = value + sign * self.index_value(self.advance())
+                out.append(value)
+                continue
+            out.append(self.index_value(tok))
+        self.advance()
+        return out
+
+    def index_value(self, tok: Token):
+        if tok.kind == "num":
+            return sp.Integer(int(tok.text))
+        if tok.text == "K":
+            return K
+        return self.index_symbol(tok)
+
+    def index_symbol(self, tok: Token) -> sp.Symbol:
+        if tok.text in self.names.indices:
+            return self.names.indices[tok.text]
+        raise self.error(f"'{tok.text}' is not an index; declared indices: {', '.join(self.names.indices)}", tok)
+
+    def name(self, tok: Token) -> sp.Expr:
+        if tok.text in self.names.scalars:
+            value = self.names.scalars[tok.text]
+            if value.name == "E" and self.at("(") and self._is_argument_label():
+                self._skip_group()  # E(\vec{y}, \vec{t}): the loss with its arguments named
+            return value
+        if tok.text in self.names.indices:
+            return self.names.indices[tok.text]
+        known = sorted(set(self.names.indexed) | set(self.names.scalars) | set(self.names.indices)
+                       | set(self.names.abbreviations))
+        raise self.error(f"unknown name '{tok.text}'; this derivation defines {', '.join(known)}", tok)
+
+    # -- commands -----------------------------------------------------------------
+    def command(self) -> sp.Expr:
+        tok = self.tok
+        text = tok.text
+        if text == r"\frac" or text == r"\dfrac" or text == r"\tfrac":
+            return self.fraction()
+        if text in _FUNCTIONS:
+            self.advance()
+            fn = _FUNCTIONS[text]
+            if self.at("^"):
+                raise self.error(f"powers of {text} are not supported; write ({text} x)^n")
+            return fn(self.function_argument())
+        if text in (r"\boxed", r"\vec", r"\mathbf", r"\bm", r"\boldsymbol"):
+            self.advance()
+            if text == r"\mathbf" and self.at("{") and self.peek().text == "1":
+                return self.indicator_after_command()
+            if text == r"\vec" or text in (r"\mathbf", r"\bm", r"\boldsymbol"):
+                return self.vector()
+            self.expect("{")
+            value = self.expression()
+            self.expect("}")
+            return value
+        if text == r"\mathbb":
+            self.advance()
+            return self.indicator_after_command()
+        if text == r"\delta":
+            self.advance()
+            self.expect("_")
+            indices = self.subscript_indices()
+            if len(indices) != 2:
+                raise self.error(f"a Kronecker delta takes two indices, got {len(indices)}", tok)
+            return sp.KroneckerDelta(*indices)
+        if text == r"\begin":
+            return self.cases()
+        if text in self.names.indexed or text in self.names.abbreviations:
+            self.advance()
+            return self.subscripted(tok)
+        if text in self.names.scalars or text in self.names.indices:
+            self.advance()
+            return self.name(tok)
+        if text in (r"\dots", r"\cdots", r"\ldots"):
+            raise self.error(r"'\dots' may only stand between '+' signs, as in e^{z_1} + \dots + e^{z_K}")
+        if text in _OPEN:
+            return self.group()
+        raise self.error(f"unknown command '{text}'")
+
+    def function_argument(self) -> sp.Expr:
+        """\\ln(x), \\ln \\left(x\\right), \\ln{x}, \\ln x_k (one power)."""
+        self.skip_sizing()
+        if self.at("(", "[", "{", r"\{"):
+            return self.group()
+        if self.at(r"\frac"):
+            return self.fraction()
+        return self.factor()
+
+    def fraction(self) -> sp.Expr:
+        self.advance()
+        if self.at("{") and self.peek().text == r"\partial":
+            return self.partial()
+        if self.at("{") and self.peek().text == "d" and "d" not in self.names.scalars and self._is_leibniz():
+            return self.partial(marker="d")
+        numerator = self.script()
+        denominator = self.script()
+        return numerator / denominator
+
+    def _is_leibniz(self) -> bool:
+        """{d ...}{d x}: the denominator of the fraction starts with d too."""
+        depth, n = 0, self.pos
+        while n < len(self.tokens):
+            text = self.tokens[n].text
+            depth += text == "{"
+            depth -= text == "}"
+            n += 1
+            if depth == 0:
+                return self.tokens[n].text == "{" and self.tokens[min(n + 1, len(self.tokens) - 1)].text == "d"
+        return False
+
+    def partial(self, marker: str = r"\partial") -> sp.Expr:
+        """\\frac{\\partial f}{\\partial x} or \\frac{\\partial}{\\partial x} <factor> (also with d)."""
+        self.expect("{")
+        self.expect(marker)
+        body = None
+        if not self.at("}"):
+            body = self.term()
+        self.expect("}")
+        self.expect("{")
+        start = self.expect(marker)
+        variable = self.term()
+        self.expect("}")
+        if not (isinstance(variable, sp.Indexed)):
+            raise self.error("a derivative is taken with respect to an indexed name such as z_j", start)
+        if body is None:
+            self.skip_sizing()
+            if not self.starts_factor() and not self.at(r"\left"):
+                raise self.error(r"expected what to differentiate after \frac{\partial}{\partial ...}")
+            body = self.factor()
+        return d(body, variable)
+
+    def vector(self) -> sp.Expr:
+        self.expect("{")
+        tok = self.advance()
+        self.expect("}")
+        if self.names.vector_index is None:
+            raise self.error(r"\vec{...} needs 'vector index:' in the header (the component it stands for)", tok)
+        if tok.text not in self.names.indexed:
+            raise self.error(f"'{tok.text}' is not an indexed name", tok)
+        return self.names.indexed[tok.text][self.names.vector_index]
+
+    def indicator_after_command(self) -> sp.Expr:
+        self.expect("{")
+        self.expect("1")
+        self.expect("}")
+        if self.at("_"):
+            self.advance()
+            self.expect("{")
+            value = self.condition_value()
+            self.expect("}")
+            return value
+        return self.indicator()
+
+    def indicator(self) -> sp.Expr:
+        opener = self.advance().text
+        closer = _OPEN.get(opener, "}")
+        value = self.condition_value()
+        self.expect(closer)
+        return value
+
+    def condition_value(self) -> sp.Expr:
+        left = self.index_value(self.advance())
+        rel = self.advance()
+        right = self.index_value(self.advance())
+        if rel.text == "=":
+            return sp.KroneckerDelta(left, right)
+        if rel.text in (r"\neq", r"\ne"):
+            return 1 - sp.KroneckerDelta(left, right)
+        raise self.error(f"expected '=' or '\\neq' in an indicator, found '{rel.text}'", rel)
+
+    def cases(self) -> sp.Expr:
+        self.advance()
+        name = self.braced_word()
+        if name != "cases":
+            raise self.error(f"only the 'cases' environment can stand inside an expression, found '{name}'")
+        pieces = []
+        while True:
+            value = self.expression()
+            self.expect("&")
+            condition = self.condition()
+            pieces.append((value, condition))
+            if self.at(r"\\"):
+                self.advance()
+                if self.at(r"\end"):
+                    break
+                continue
+            break
+        self.expect(r"\end")
+        self.braced_word()
+        return sp.Piecewise(*pieces)
+
+    def condition(self):
+        if self.at(r"\text"):
+            self.advance()
+            words = self.braced_word().strip()
+            if words in ("otherwise", "else", "sonst"):
+                return sp.true
+            if words not in ("if", "for", "when"):
+                raise self.error(f"expected \\text{{if }} or \\text{{otherwise}}, found \\text{{{words}}}")
+        left = self.index_value(self.advance())
+        rel = self.advance()
+        right = self.index_value(self.advance())
+        if rel.text == "=":
+            return sp.Eq(left, right)
+        if rel.text in (r"\neq", r"\ne"):
+            return sp.Ne(left, right)
+        raise self.error(f"expected '=' or '\\neq' in a case condition, found '{rel.text}'", rel)
+
+
+def _as_sum(first: sp.Expr, last: sp.Expr) -> sp.Expr | None:
+    """first + ... + last as sum_{i=1}^K f(i), when first = f(1) and last = f(K)."""
+    bound = sp.Symbol("_dots", integer=True, positive=True)
+    template = first.replace(lambda e: isinstance(e, sp.Indexed) and e.indices == (1,),
+                             lambda e: e.base[bound])
+    if bound not in template.free_symbols:
+        return None
+    if template.xreplace({bound: K}) != last:
+        return None
+    return sp.Sum(template, (bound, 1, K))
+
+
+#: what SymPy raises when asked to build something meaningless (a sum whose limits
+#: contain its own index, a power of a relation, ...): reported as a parse error there
+SYMPY_BUILD_ERRORS = (ValueError, TypeError, NotImplementedError, sp.SympifyError)
+
+
+def guarded(parser: Parser, rule):
+    """Run a parser rule; input nested too deeply or that SymPy refuses becomes a ParseError."""
+    try:
+        return rule()
+    except RecursionError:
+        raise parser.error("the formula is nested too deeply") from None
+    except SYMPY_BUILD_ERRORS as exc:
+        raise parser.error(f"cannot build this expression: {exc}") from None
+
+
+def parse_chain(text: str, names: Names, **where) -> list:
+    parser = Parser(text, names, **where)
+    return guarded(parser, parser.chain)
+
+
+def parse_expression(text: str, names: Names, **where) -> sp.Expr:
+    parser = Parser(text, names, **where)
+
+    def rule():
+        value = parser.expression()
+        if parser.tok.kind != "end":
+            raise parser.error(f"unexpected '{parser.tok.text}' after the expression")
+        return value
+
+    return guarded(parser, rule)
