@@ -47,6 +47,7 @@ from .notation import E, K, free_indices, gamma, i, j, k, mu, t, v, y, z
 from .verdicts import Status
 
 _INDEX_NAMES = {"i": i, "j": j, "k": k, r"\gamma": gamma, r"\mu": mu}
+_FINDING_KINDS = {"notation", "scope", "assumption", "range", "cases", "transcription"}
 _KEYS = {"name", "title", "indices", "range", "logits", "targets", "probabilities", "loss", "label",
          "vector index", "cotangent", "define", "let", "assume", "result", "finding", "source"}
 
@@ -271,7 +272,11 @@ def parse(text: str, path: str = "<input>") -> Derivation:
     value, line, col = values["result"][0]
     result_lhs, result = _equation(src, value, names, line, col)
     for value, line, col in values.get("finding", []):
-        findings.append(Finding("transcription", value))
+        kind, _, message = value.partition(":")
+        if kind.strip() in _FINDING_KINDS and message.strip():
+            findings.append(Finding(kind.strip(), message.strip()))
+        else:
+            findings.append(Finding("transcription", value))
     if not blocks:
         raise src.error("no formulas: write each step between '$$' and '$$'", len(src.lines))
 
@@ -282,6 +287,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         parser = _parse(src, math, names, line, col)
         parts = guarded(parser, parser.chain)
         texts = [src.cut(a, b) for a, b in parser.spans]
+        if parser.spans and parts[0] is not None:  # keep what the tokenizer skips at the start (\therefore)
+            texts[0] = src.cut(Token("char", "", line, col), parser.spans[0][1])
         notes = _annotation(src, annotation, annotation_line)
         case = _case(src, notes["case"], names, annotation_line) if notes["case"] else None
         lemma = None if parts[0] is None or _restates(parts[0], start, case) else parts[0]

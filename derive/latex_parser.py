@@ -571,15 +571,19 @@ class Parser:
         self.expect(closer)
         return value
 
-    def condition_value(self) -> sp.Expr:
+    def relation(self, where: str) -> tuple:
+        """index = index or index \\neq index: (left, right, equal)."""
         left = self.index_value(self.advance())
         rel = self.advance()
         right = self.index_value(self.advance())
-        if rel.text == "=":
-            return sp.KroneckerDelta(left, right)
-        if rel.text in (r"\neq", r"\ne"):
-            return 1 - sp.KroneckerDelta(left, right)
-        raise self.error(f"expected '=' or '\\neq' in an indicator, found '{rel.text}'", rel)
+        if rel.text not in ("=", r"\neq", r"\ne"):
+            raise self.error(f"expected '=' or '\\neq' in {where}, found '{rel.text}'", rel)
+        return left, right, rel.text == "="
+
+    def condition_value(self) -> sp.Expr:
+        left, right, equal = self.relation("an indicator")
+        delta = sp.KroneckerDelta(left, right)
+        return delta if equal else 1 - delta
 
     def cases(self) -> sp.Expr:
         self.advance()
@@ -610,14 +614,8 @@ class Parser:
                 return sp.true
             if words not in ("if", "for", "when"):
                 raise self.error(f"expected \\text{{if }} or \\text{{otherwise}}, found \\text{{{words}}}")
-        left = self.index_value(self.advance())
-        rel = self.advance()
-        right = self.index_value(self.advance())
-        if rel.text == "=":
-            return sp.Eq(left, right)
-        if rel.text in (r"\neq", r"\ne"):
-            return sp.Ne(left, right)
-        raise self.error(f"expected '=' or '\\neq' in a case condition, found '{rel.text}'", rel)
+        left, right, equal = self.relation("a case condition")
+        return sp.Eq(left, right) if equal else sp.Ne(left, right)
 
 
 def _as_sum(first: sp.Expr, last: sp.Expr) -> sp.Expr | None:

@@ -129,20 +129,9 @@ class Emitter:
             return gathered
         if expr.is_Number:
             return Operand(repr(float(expr)), "const")
-        if isinstance(expr, sp.Indexed):
-            return self._indexed(expr)
-        if isinstance(expr, sp.Add):
-            return self._add(expr, into)
-        if isinstance(expr, sp.Mul):
-            return self._mul(expr, into)
-        if isinstance(expr, sp.Pow):
-            return self._pow(expr, into)
-        if isinstance(expr, sp.exp):
-            return self._exp(expr, into)
-        if isinstance(expr, sp.log):
-            return self._log(expr, into)
-        if isinstance(expr, sp.Sum):
-            return self._sum(expr, into)
+        for kind, rule in _RULES.items():
+            if isinstance(expr, kind):
+                return getattr(self, rule)(expr, into)
         raise LoweringError(f"no lowering rule for {type(expr).__name__}: {expr}")
 
     def _gather_cached(self, expr):
@@ -157,7 +146,7 @@ class Emitter:
                     return Operand(name, "row", name)
         return None
 
-    def _indexed(self, expr: sp.Indexed) -> Operand:
+    def _indexed(self, expr: sp.Indexed, into=None) -> Operand:
         base, (index,) = expr.base, expr.indices
         vec = self.bindings.get(base)
         if vec is None:
@@ -337,6 +326,11 @@ class Emitter:
             self._free["row"].append(saved)
         self._release(value, body)
         return Operand(target, "row", None if into else target)
+
+
+#: node type -> the Emitter method that lowers it (the rules of the module docstring)
+_RULES = {sp.Indexed: "_indexed", sp.Add: "_add", sp.Mul: "_mul", sp.Pow: "_pow", sp.exp: "_exp",
+          sp.log: "_log", sp.Sum: "_sum"}
 
 
 def _is_input(expr, emitter) -> bool:
