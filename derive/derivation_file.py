@@ -287,8 +287,9 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         parser = _parse(src, math, names, line, col)
         parts = guarded(parser, parser.chain)
         texts = [src.cut(a, b) for a, b in parser.spans]
-        if parser.spans and parts[0] is not None:  # keep what the tokenizer skips at the start (\therefore)
-            texts[0] = src.cut(Token("char", "", line, col), parser.spans[0][1])
+        lead = math.lstrip()
+        if lead.startswith((r"\therefore", r"\because")) and texts:  # the tokenizer skips it; the notes have it
+            texts[0] = lead.split(None, 1)[0] + " " + texts[0]
         notes = _annotation(src, annotation, annotation_line)
         case = _case(src, notes["case"], names, annotation_line) if notes["case"] else None
         lemma = None if parts[0] is None or _restates(parts[0], start, case) else parts[0]
@@ -299,7 +300,10 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         if len(reasons) not in (1, len(pairs)):
             raise src.error(f"{len(reasons)} justifications for {len(pairs)} steps: give one, or one per '='",
                             annotation_line)
+        boxed = lead.startswith(r"\boxed")
         for n, (expr, latex) in enumerate(pairs):
+            if boxed and len(pairs) == 1:
+                latex = r"\boxed{" + latex + "}"
             reason = reasons[0] if len(reasons) == 1 else reasons[n]
             steps.append(Step(expr, latex, reason, case=case, assumptions=notes["assume"], lhs=lemma))
             if lemma is not None:
