@@ -38,6 +38,17 @@ def tex_escape(text: str) -> str:
     return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group(0)], str(text))
 
 
+def tex_prose(text: str) -> str:
+    """Prose that may hold math between $...$: the math is kept, everything else escaped.
+
+    With an odd number of '$' there is no well-formed math, so all of it is escaped.
+    """
+    parts = str(text).split("$")
+    if len(parts) % 2 == 0:
+        return tex_escape(text)
+    return "".join(tex_escape(p) if n % 2 == 0 else f"${p}$" for n, p in enumerate(parts))
+
+
 MARKS = {
     Status.PROVED: r"\textcolor{ok}{$\checkmark$}",
     Status.NUMERIC: r"\textcolor{warn}{$\approx$}",
@@ -84,7 +95,7 @@ def _derivation_view(report: DerivationReport) -> dict:
     steps = [_step_view(d, s) for s in report.steps]
     return {
         "name": tex_escape(d.name),
-        "title": tex_escape(d.title),
+        "title": tex_prose(d.title),
         "source": tex_escape(d.source),
         "start": d.start_latex,
         "steps": steps,
@@ -95,7 +106,7 @@ def _derivation_view(report: DerivationReport) -> dict:
         "rederived_used": tex_escape(", ".join(report.result.rederived.assumptions_used) or "none"),
         "status": report.status.value,
         "mark": MARKS[report.status],
-        "findings": [{"kind": tex_escape(f.kind), "step": f.step, "message": tex_escape(f.message)}
+        "findings": [{"kind": tex_escape(f.kind), "step": f.step, "message": tex_prose(f.message)}
                      for f in report.findings],
         "counts": {s.value: sum(1 for x in report.steps if x.verdict.status is s) for s in Status},
     }
