@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     times = {name: [] for name in COMMANDS}
-    for name, cmd in COMMANDS.items():
+    for cmd in COMMANDS.values():
         run_once(cmd)  # warm the file cache
     for _ in range(args.runs):
         for name, cmd in COMMANDS.items():

@@ -62,7 +62,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
     body: list[str] = []
     if kernel.output == "matrix":
         code = broadcast_code(kernel.expr, j, k, {y: "y"})
-        body.append(f"out[...] = {code}".replace("z.shape", f"{head}.shape"))
+        body.append(f"out[...] = {code}")
     else:
         bindings = {_INPUT_BASES[name]: Operand(name, "vec") for name in kernel.inputs if name in _INPUT_BASES}
         labels = {}
@@ -79,7 +79,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
         expr = canonical_sums(kernel.expr)
         scatter = canonical_sums(kernel.scatter) if kernel.scatter is not None else None
         returns = canonical_sums(kernel.returns) if kernel.returns is not None else None
-        emitter = Emitter(kernel.class_index, bindings, labels, shift=m if kernel.shifted else None)
+        emitter = Emitter(kernel.class_index, bindings, labels, shift=m if kernel.shifted else None, head=head)
         emitter.count_uses([e for e in (expr, scatter, returns) if e is not None])
         try:
             emitter.lower(expr, into="out")
@@ -89,8 +89,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
             returned = emitter.lower(returns).code if returns is not None else None
         except LoweringError as exc:
             raise CodegenError(f"kernel {kernel.name}: {exc}") from None
-        body += [line.replace("z.shape", f"{head}.shape").replace("z.dtype", f"{head}.dtype")
-                 for line in emitter.allocations] + emitter.lines
+        body += emitter.allocations + emitter.lines
         if returned is not None:
             body.append(f"return {returned}")
     doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (

@@ -271,7 +271,7 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         raise src.error("the header needs 'result: <what the derivation proves>'", 1)
     value, line, col = values["result"][0]
     result_lhs, result = _equation(src, value, names, line, col)
-    for value, line, col in values.get("finding", []):
+    for value, _line, _col in values.get("finding", []):
         kind, _, message = value.partition(":")
         if kind.strip() in _FINDING_KINDS and message.strip():
             findings.append(Finding(kind.strip(), message.strip()))

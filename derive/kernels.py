@@ -18,7 +18,7 @@ import sympy as sp
 from . import notes, stability
 from .checker import check_equal
 from .errors import DeriveError
-from .notation import E, K, Sum, c, d, delta, gamma, i, j, k, m, mu, t, v, y, z
+from .notation import E, Sum, c, d, gamma, i, j, k, m, v, y, z
 
 
 class CodegenError(DeriveError):

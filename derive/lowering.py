@@ -50,6 +50,7 @@ class Emitter:
     bindings: dict  # SymPy atom -> Operand (inputs and earlier assignments)
     labels: dict  # label index symbol (gamma, mu) -> name of its flat-index array
     shift: sp.Symbol | None = None  # the row shift m: a difference with it is computed first
+    head: str = "z"  # the kernel's first (rows, K) argument, which gives buffer shapes
     lines: list = field(default_factory=list)
     allocations: list = field(default_factory=list)
     _free: dict = field(default_factory=lambda: {"vec": [], "row": []})
@@ -71,7 +72,7 @@ class Emitter:
         name = f"{kind[0]}{self._count[kind]}"
         self._count[kind] += 1
         # all work in float64: float32 input is converted per block, results rounded once
-        shape = "z.shape" if kind == "vec" else "(z.shape[0], 1)"
+        shape = f"{self.head}.shape" if kind == "vec" else f"({self.head}.shape[0], 1)"
         self.allocations.append(f"{name} = np.empty({shape})")
         return name
 
@@ -184,7 +185,7 @@ class Emitter:
         terms = [x for x in expr.args if not _is_negated(x)] + [x for x in expr.args if _is_negated(x)]
         if self.shift is not None and len(terms) > 2:
             # (m - z) + L, never (L + m) - z: the shift and a logit cancel, so they meet first
-            for n, term in enumerate(terms):
+            for term in terms:
                 if term in (self.shift, -self.shift):
                     partner = next((x for x in terms if x is not term and _is_negated(x) != _is_negated(term)
                                     and x.has(z)), None)
@@ -386,7 +387,7 @@ def broadcast_code(expr: sp.Expr, row_index, col_index, names: dict) -> str:
     if expr.is_Number:
         return repr(float(expr))
     if isinstance(expr, sp.KroneckerDelta) and set(expr.args[:2]) == {row_index, col_index}:
-        return "_eye(z.shape[-1])"
+        return f"_eye({names[next(iter(names))]}.shape[-1])"
     if isinstance(expr, sp.Indexed):
         base, (index,) = expr.base, expr.indices
         if base not in names:

@@ -27,7 +27,7 @@ import sympy as sp
 
 from . import assumptions as assumption_registry
 from .derivation import Case
-from .notation import K, t, unfold_all, unfold_E, y, z
+from .notation import K, unfold_all, unfold_E, y, z
 
 MAX_PASSES = 8
 

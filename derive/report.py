@@ -64,7 +64,7 @@ def _number(value) -> str:
         return tex_escape(value)
 
 
-def _step_view(derivation, step_report) -> dict:
+def _step_view(step_report) -> dict:
     step, verdict = step_report.step, step_report.verdict
     cex = verdict.counterexample
     return {
@@ -92,7 +92,7 @@ def _step_view(derivation, step_report) -> dict:
 
 def _derivation_view(report: DerivationReport) -> dict:
     d = report.derivation
-    steps = [_step_view(d, s) for s in report.steps]
+    steps = [_step_view(s) for s in report.steps]
     return {
         "name": tex_escape(d.name),
         "title": tex_prose(d.title),

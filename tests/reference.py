@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from derive.notation import K, t, unfold_all, unfold_E, y, z
+from derive.notation import K, t, unfold_all, unfold_E, z
 
 
 def _substitute_free(node, subs):

@@ -8,7 +8,6 @@ import sys
 import pytest
 import sympy as sp
 
-from derive.derivation import Step
 from derive.errors import DerivationError
 from derive.notation import j, y
 from derive.notes import all_derivations

@@ -1,6 +1,5 @@
 """Derivations written in LaTeX: the notes' files, other notations, findings, errors, round trip, fuzzing."""
 
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derive import derivation_file, notes, stability
-from derive.checker import check_derivation, derivation_claims
+from derive.checker import check_derivation
 from derive.derivation_file import parse
 from derive.errors import DeriveError
 from derive.latex_parser import Names, ParseError, parse_expression

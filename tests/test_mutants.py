@@ -70,5 +70,4 @@ def test_mutant_is_refuted_at_its_step(name, index, op, mutant):
     cex = report.verdict.counterexample
     assert cex is not None
     # re-evaluate the counterexample independently: it really breaks the step
-    case_ok = [p for p, c in zip(report.previous, [c for _, c in claim.against])]
-    assert any(differ(value(prev, cex.point), value(mutant, cex.point)) for prev in case_ok)
+    assert any(differ(value(prev, cex.point), value(mutant, cex.point)) for prev in report.previous)
