@@ -134,9 +134,12 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = 
     sample, checked, numeric_error = None, 0, ""
     limit = numeric.CONFIRM_COMBINATIONS if proved else numeric.SEARCH_COMBINATIONS
     try:
-        sample, checked = numeric.search(lhs, rhs, allowed, case, limit=limit)
+        with time_limit(seconds):
+            sample, checked = numeric.search(lhs, rhs, allowed, case, limit=limit)
     except NUMERIC_FAILURES as exc:
         numeric_error = f"numeric evaluation failed: {exc}"
+    except StepTimeout:
+        numeric_error = f"numeric evaluation ran out of its {seconds:g} s time limit"
 
     counterexample = None
     if sample is not None:

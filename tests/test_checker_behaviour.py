@@ -118,3 +118,21 @@ def test_one_hot_case_form():
     assert check_equal(y[j] - t[j], pw, ["one_hot"]).status is Status.PROVED
     wrong = sp.Piecewise((y[j] - 1, sp.Ne(j, gamma)), (y[j], True))
     assert check_equal(y[j] - t[j], wrong, ["one_hot"]).status is Status.REFUTED
+
+
+def test_slow_numeric_check_is_undecided_not_proved(monkeypatch):
+    from derive import numeric
+
+    def slow_search(*args, **kwargs):
+        time.sleep(5)
+        return None, 0
+
+    def no_proof(*args, **kwargs):
+        return False, sp.Integer(1)
+
+    monkeypatch.setattr(numeric, "search", slow_search)
+    monkeypatch.setattr(checker_module, "proves_equal", no_proof)
+    started = time.monotonic()
+    v = check_equal(y[j], y[j], assumptions=[], seconds=0.2)
+    assert time.monotonic() - started < 3
+    assert v.status is Status.UNDECIDED and "time limit" in v.message
