@@ -17,7 +17,9 @@
 r"""Softmax, log-softmax, their derivatives and cross-entropy, generated from proved derivations.
 
 All functions work along ``axis`` (the class axis, last by default) of an array
-with any leading batch shape.  float32 in gives float32 out, float64 gives
+with any leading batch shape.  softmax, log_softmax, softmax_vjp and
+cross_entropy_grad take ``out=`` (an array of the result's shape and dtype) to
+write into instead of allocating.  float32 in gives float32 out, float64 gives
 float64 (other real numbers are computed as float64); the work is done in
 float64 in blocks of rows, and results are rounded once at the end.
 
@@ -70,6 +72,28 @@ def _rows(name, a, axis):
 def _restore(flat, batch, axis, ndim):
     shaped = flat.reshape(batch + flat.shape[-1:])
     return shaped if axis in (-1, ndim - 1) else np.moveaxis(shaped, -1, axis if axis >= 0 else ndim + axis)
+
+
+def _output(out, shape, dtype, batch, axis, ndim):
+    """(rows, K) array to compute into, and how to finish: into `out` itself when it is a
+    C-contiguous array of the right shape and dtype with the class axis last, else into a new array."""
+    if out is None:
+        flat = np.empty(shape, dtype)
+        return flat, lambda: _restore(flat, batch, axis, ndim)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
+    expected = _restore(np.empty(shape, dtype), batch, axis, ndim).shape
+    if out.shape != expected or out.dtype != dtype:
+        raise ValueError(f"out must have shape {expected} and dtype {dtype}; got shape {out.shape}, dtype {out.dtype}")
+    if axis in (-1, ndim - 1) and out.flags.c_contiguous:
+        return out.reshape(shape), lambda: out
+    flat = np.empty(shape, dtype)
+
+    def finish():
+        np.copyto(out, _restore(flat, batch, axis, ndim))
+        return out
+
+    return flat, finish
 
 
 def _like(name, a, other_name, shape, axis):
@@ -407,7 +431,7 @@ def _softmax_rows(z, out):
             out[lo + redo] = fixed
 
 
-def softmax(z, axis=-1):
+def softmax(z, axis=-1, out=None):
     r"""Softmax along `axis`: y_k = e^{z_k} / sum_i e^{z_i}.
 
     Computed unshifted (c = 0) where the partition sum is at least 1 and finite,
@@ -415,24 +439,24 @@ def softmax(z, axis=-1):
         shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
     r"""
     flat, dtype, batch = _rows("z", z, axis)
-    out = np.empty(flat.shape, dtype)
+    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
     with np.errstate(all="ignore"):
-        _softmax_rows(flat, out)
-    return _restore(out, batch, axis, np.ndim(z))
+        _softmax_rows(flat, result)
+    return finish()
 
 
-def log_softmax(z, axis=-1):
+def log_softmax(z, axis=-1, out=None):
     r"""log-softmax along `axis`: ln y_k = (z_k - m) - log1p(sum_{i != mu} e^{z_i - m}), m = z_mu = max_i z_i.
 
         log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
         log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     r"""
     flat, dtype, batch = _rows("z", z, axis)
-    out = np.empty(flat.shape, dtype)
+    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
     with np.errstate(all="ignore"):
         for lo, hi in _blocks(*flat.shape):
-            _log_softmax(_work(flat[lo:hi]), out[lo:hi])
-    return _restore(out, batch, axis, np.ndim(z))
+            _log_softmax(_work(flat[lo:hi]), result[lo:hi])
+    return finish()
 
 
 def softmax_jacobian(z, axis=-1):
@@ -449,7 +473,7 @@ def softmax_jacobian(z, axis=-1):
     return out.reshape(batch + out.shape[-2:])
 
 
-def softmax_vjp(z, v, axis=-1):
+def softmax_vjp(z, v, axis=-1, out=None):
     r"""Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
 
         softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
@@ -457,12 +481,12 @@ def softmax_vjp(z, v, axis=-1):
     flat, dtype, batch = _rows("z", z, axis)
     vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
     y = np.empty(flat.shape, np.float64)
-    out = np.empty(flat.shape, dtype)
+    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
     with np.errstate(all="ignore"):
         _softmax_rows(flat, y)
         for lo, hi in _blocks(*flat.shape):
-            _softmax_vjp(y[lo:hi], _work(vv[lo:hi]), out[lo:hi])
-    return _restore(out, batch, axis, np.ndim(z))
+            _softmax_vjp(y[lo:hi], _work(vv[lo:hi]), result[lo:hi])
+    return finish()
 
 
 def cross_entropy(z, target, axis=-1):
@@ -490,7 +514,7 @@ def cross_entropy(z, target, axis=-1):
     return out.reshape(batch)
 
 
-def cross_entropy_grad(z, target, axis=-1):
+def cross_entropy_grad(z, target, axis=-1, out=None):
     r"""Gradient dE/dz_j = y_j - t_j of the cross-entropy, from logits.
 
     Integer labels (batch shape): y_j - delta_{j gamma}, with the label entry
@@ -504,9 +528,9 @@ def cross_entropy_grad(z, target, axis=-1):
         route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
     r"""
     flat, dtype, batch = _rows("z", z, axis)
-    out = np.empty(flat.shape, dtype)
     labels = _is_labels(target, batch)
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
+    out, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
     with np.errstate(all="ignore"):
         if labels:
             for lo, hi in _blocks(*flat.shape):
@@ -522,4 +546,4 @@ def cross_entropy_grad(z, target, axis=-1):
             _softmax_rows(flat, y)
             for lo, hi in _blocks(*flat.shape):
                 _gradient_soft(y[lo:hi], given[lo:hi], out[lo:hi])
-    return _restore(out, batch, axis, np.ndim(z))
+    return finish()

@@ -39,3 +39,21 @@ def test_nan_stays_in_its_row():
     z = np.array([[np.nan, 0.0], [0.0, 0.0]])
     out = g.cross_entropy_grad(z, np.array([0, 1]))
     assert np.isnan(out[0]).all() and np.array_equal(out[1], [0.5, -0.5])
+
+
+def test_out_parameter_writes_in_place_and_is_checked():
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((4, 6))
+    labels = np.array([0, 5, 2, 3])
+    for fn, args in ((g.softmax, ()), (g.log_softmax, ()), (g.cross_entropy_grad, (labels,)),
+                     (g.softmax_vjp, (np.ones_like(z),))):
+        out = np.full_like(z, np.nan)
+        assert fn(z, *args, out=out) is out
+        np.testing.assert_array_equal(out, fn(z, *args))
+    transposed = np.empty((6, 4))
+    assert g.softmax(z.T, axis=0, out=transposed) is transposed
+    np.testing.assert_array_equal(transposed, g.softmax(z.T, axis=0))
+    with pytest.raises(ValueError, match=r"out must have shape \(4, 6\) and dtype float64"):
+        g.softmax(z, out=np.empty((4, 6), np.float32))
+    with pytest.raises(TypeError, match="out must be a NumPy array"):
+        g.softmax(z, out=[[0.0] * 6] * 4)
