@@ -34,6 +34,7 @@ __all__ = ["softmax", "log_softmax", "softmax_jacobian", "softmax_vjp", "cross_e
 
 _BLOCK = 1 << 15  # elements per row block: the block's buffers stay in cache
 _MAX = np.finfo(np.float64).max
+_FEW = 16  # row counts below which checks run on Python floats
 
 
 def _eye(size):
@@ -111,12 +112,14 @@ def _work(block):
 
 def _blocks(n, size):
     step = max(1, _BLOCK // size)
-    for lo in range(0, n, step):
-        yield lo, min(n, lo + step)
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
 def _needs_shift(total):
     r"""Rows where the unshifted partition sum overflowed, is below 1 (underflow risk) or is NaN."""
+    if total.shape[0] <= _FEW:  # a few rows: plain floats are cheaper than array calls
+        bad = [n for n, value in enumerate(total[:, 0].tolist()) if not 1.0 <= value <= _MAX]
+        return np.array(bad, dtype=np.intp) if bad else None
     if 1.0 <= total.min() and total.max() <= _MAX:  # NaN fails both comparisons
         return None
     return np.flatnonzero(~((total >= 1.0) & (total <= _MAX))[:, 0])
@@ -127,6 +130,11 @@ def _labels(target, batch, size):
     if labels.shape != batch:
         raise ValueError(f"labels must have the batch shape {batch} (one class index per row); got {labels.shape}")
     flat = labels.reshape(-1).astype(np.int64, copy=False)
+    if flat.size <= _FEW:
+        if all(0 <= value < size for value in flat.tolist()):
+            return flat
+    elif flat.min() >= 0 and flat.max() < size:
+        return flat
     bad = np.flatnonzero((flat < 0) | (flat >= size))
     if bad.size:
         where = tuple(int(n) for n in np.unravel_index(bad[0], batch)) if batch else ()
