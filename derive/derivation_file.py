@@ -346,6 +346,11 @@ def _scope_findings(derivation: Derivation) -> list[Finding]:
                 names = ", ".join(sorted(str(s) for s in extra))
                 out.append(Finding("scope", f"step {claim.index}: index {names} is free here but not in the "
                                    "expression it must equal; is it meant to be bound by a sum?", claim.index))
+            lost = set(free_indices(previous)) - mine - ({case.left} if case is not None and case.equal else set())
+            if lost and claim.step.lhs is None:
+                names = ", ".join(sorted(str(s) for s in lost))
+                out.append(Finding("scope", f"step {claim.index}: index {names} is free in the expression this "
+                                   "step must equal but not here; is it bound where it must be free?", claim.index))
     return out
 
 

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .codegen import write_atomically
-from .errors import DeriveError
+from .errors import DeriveError, OutputError
 
 INSTALL_HINT = ("install TeX Live: apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk "
                 "(Debian/Ubuntu; about 30 s)")
@@ -79,10 +79,13 @@ def compile_pdf(directory: Path, tex: str) -> Path:
                 log = log_path.read_text(errors="replace") if log_path.exists() else done.stdout + done.stderr
                 raise TexError("the report did not compile; the previous report is unchanged. From the TeX log:\n"
                                + log_excerpt(log))
-        directory.mkdir(parents=True, exist_ok=True)
         pdf = directory / "report.pdf"
         staged = directory / ".report.pdf.tmp"
-        shutil.copyfile(work / "report.pdf", staged)
-        os.replace(staged, pdf)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(work / "report.pdf", staged)
+            os.replace(staged, pdf)
+        except OSError as exc:
+            raise OutputError(f"cannot write {pdf}: {exc}") from None
         write_tex(directory, tex)
         return pdf

@@ -108,3 +108,12 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         codegen.write_atomically(target, "new text")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.py"]
+
+
+def test_unwritable_output_is_a_clear_error_not_a_traceback(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a directory should be")
+    for args in (("codegen", "-o", str(blocker / "sub")), ("report", "jacobian", "--no-pdf", "-o", str(blocker / "sub"))):
+        run = _cli(*args)
+        assert run.returncode == 1, run.stderr
+        assert run.stderr.startswith("error: cannot write") and "Traceback" not in run.stderr

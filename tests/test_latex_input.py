@@ -101,6 +101,12 @@ def test_finding_index_free_where_it_must_be_bound():
     assert any(f.kind == "scope" and "index k is free" in f.message for f in d.findings)
 
 
+def test_finding_index_bound_where_it_must_be_free():
+    text = HEADER + "$$\\frac{\\partial E}{\\partial z_j} = \\sum_j (y_j - t_j)$$\n"
+    d = parse(text, "bound.deriv")
+    assert any(f.kind == "scope" and "bound where it must be free" in f.message for f in d.findings)
+
+
 def test_finding_case_split_that_does_not_cover_all_cases():
     text = ("indices: i, j, k\nrange: 1..K\nresult: \\frac{\\partial y_k}{\\partial z_j} = y_k (\\delta_{jk} - y_j)\n"
             "$$\\frac{\\partial y_k}{\\partial z_k} = y_k (1 - y_k)$$ [case: j = k]\n"
