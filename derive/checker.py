@@ -84,8 +84,10 @@ def _without_implied(names: frozenset[str]) -> tuple[str, ...]:
 
 
 def _fmt(value) -> str:
-    if isinstance(value, mpmath.mpc) and abs(value.imag) > 0:
-        return f"{mpmath.nstr(value.real, 12)}{mpmath.nstr(value.imag, 12, show_zero_exponent=False):+}i"
+    """A value of a side for messages: 12 digits; complex where a logarithm left the reals."""
+    if isinstance(value, mpmath.mpc) and value.imag != 0:
+        sign = "+" if value.imag >= 0 else "-"
+        return f"{mpmath.nstr(value.real, 12)}{sign}{mpmath.nstr(abs(value.imag), 12)}i"
     if isinstance(value, mpmath.mpc):
         value = value.real
     return mpmath.nstr(mpmath.mpf(value), 12)
