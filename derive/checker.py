@@ -56,7 +56,7 @@ def time_limit(seconds: float):
         yield
         return
 
-    def expire(signum, frame):
+    def expire(_signum, _frame):
         raise StepTimeout()
 
     previous = signal.signal(signal.SIGALRM, expire)

@@ -119,7 +119,7 @@ def build_kernels() -> tuple[Kernel, ...]:
     ce_soft = _log1p_rewrite(_result("cross_entropy_soft"))
     ce_label = _log1p_rewrite(_result("cross_entropy_label"))
     grad_unshifted, entry_unshifted, s_unshifted = _label_gradient(0)
-    grad_shifted, entry_shifted, s_shifted = _label_gradient(m)
+    grad_shifted, entry_shifted, _ = _label_gradient(m)
     jac = _result("jacobian")
     vjp = _result("softmax_vjp")
     soft = _result("gradient_soft")

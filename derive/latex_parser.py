@@ -31,7 +31,6 @@ class ParseError(DeriveError):
 
     def __init__(self, message: str, line: int, column: int, source_line: str = "", path: str = "<input>"):
         self.line, self.column, self.path = line, column, path
-        self.bare = message
         caret = f"\n    {source_line}\n    {' ' * (column - 1)}^" if source_line else ""
         super().__init__(f"{path}:{line}:{column}: {message}{caret}")
 
@@ -643,11 +642,6 @@ def guarded(parser: Parser, rule):
         raise parser.error("the formula is nested too deeply") from None
     except SYMPY_BUILD_ERRORS as exc:
         raise parser.error(f"cannot build this expression: {exc}") from None
-
-
-def parse_chain(text: str, names: Names, **where) -> list:
-    parser = Parser(text, names, **where)
-    return guarded(parser, parser.chain)
 
 
 def parse_expression(text: str, names: Names, **where) -> sp.Expr:

@@ -323,10 +323,6 @@ def is_zero(expr: sp.Expr) -> bool:
     return sp.expand(numerator) == 0
 
 
-def residual(lhs: sp.Expr, rhs: sp.Expr, ctx: Context) -> sp.Expr:
-    return normal_form(lhs, ctx) - normal_form(rhs, ctx)
-
-
 def proves_equal(lhs: sp.Expr, rhs: sp.Expr, ctx: Context) -> tuple[bool, sp.Expr]:
     """(True, 0) when lhs = rhs is proved under ctx, else (False, what is left)."""
     return _decide(normal_form(lhs, ctx) - normal_form(rhs, ctx), ctx)

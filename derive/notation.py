@@ -67,11 +67,6 @@ def cross_entropy_of_y(index=k) -> sp.Expr:
     return -Sum(t[index] * sp.log(y[index]), index)
 
 
-def cross_entropy_of_z(index=k) -> sp.Expr:
-    """E with softmax substituted: -sum_index t_index ln(softmax_index)."""
-    return -Sum(t[index] * sp.log(softmax(index)), index)
-
-
 def d(expr, var) -> sp.Derivative:
     """An unevaluated partial derivative, as the notes write it."""
     return sp.Derivative(expr, var, evaluate=False)
