@@ -164,7 +164,17 @@ class Emitter:
         kind = "vec" if "vec" in (a.kind, b.kind) else "row"
         target = into or self._target(kind, [(a, nodes[0]), (b, nodes[1])])
         note = f"  # {comment}" if comment else ""
-        self.lines.append(f"np.{ufunc}({a.code}, {b.code}, out={target}){note}")
+        if ufunc == "divide" and into is not None and a.kind == "vec" and b.kind == "row":
+            # into a float32 output, a float64 reciprocal (rounded to 2^-53) is far below a float32
+            # ulp, and a multiplication is cheaper than a division with a cast
+            self.lines += [
+                f"if {into}.dtype == np.float32:",
+                f"    np.multiply({a.code}, 1.0 / {b.code}, out={into}){note}",
+                "else:",
+                f"    np.divide({a.code}, {b.code}, out={into}){note}",
+            ]
+        else:
+            self.lines.append(f"np.{ufunc}({a.code}, {b.code}, out={target}){note}")
         for op, node in ((a, nodes[0]), (b, nodes[1])):
             if op.buffer != target:
                 self._release(op, node)

@@ -180,7 +180,10 @@ def _softmax_unshifted(z, out):
     r0 = np.empty((z.shape[0], 1))
     np.exp(z, out=v0)
     np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(exp(z[_i1]), (_i1, 1, K))
-    np.divide(v0, r0, out=out)
+    if out.dtype == np.float32:
+        np.multiply(v0, 1.0 / r0, out=out)
+    else:
+        np.divide(v0, r0, out=out)
     return r0
 
 
@@ -209,7 +212,10 @@ def _softmax_shifted(z, out):
     np.multiply(v3, v2, out=v1)
     np.add(v3, v1, out=v3)
     np.add.reduce(v3, axis=-1, keepdims=True, out=r0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
-    np.divide(v3, r0, out=out)
+    if out.dtype == np.float32:
+        np.multiply(v3, 1.0 / r0, out=out)
+    else:
+        np.divide(v3, r0, out=out)
 
 
 def _log_softmax(z, out):
@@ -341,7 +347,10 @@ def _gradient_label_unshifted(z, gamma, out):
     v0.reshape(-1)[gamma_flat] = r1[:, 0]
     r1[:, 0] = v0.reshape(-1)[gamma_flat]  # exp(z[gamma])
     np.add(r0, r1, out=r2)
-    np.divide(v0, r2, out=out)
+    if out.dtype == np.float32:
+        np.multiply(v0, 1.0 / r2, out=out)
+    else:
+        np.divide(v0, r2, out=out)
     np.divide(r0, r2, out=r3)
     np.negative(r3, out=r3)
     out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
@@ -383,7 +392,10 @@ def _gradient_label_shifted(z, gamma, out):
     v3.reshape(-1)[gamma_flat] = r1[:, 0]
     r1[:, 0] = v3.reshape(-1)[gamma_flat]  # exp(-m + z[gamma])
     np.add(r0, r1, out=r2)
-    np.divide(v3, r2, out=out)
+    if out.dtype == np.float32:
+        np.multiply(v3, 1.0 / r2, out=out)
+    else:
+        np.divide(v3, r2, out=out)
     np.divide(r0, r2, out=r2)
     np.negative(r2, out=r2)
     out.reshape(-1)[gamma_flat] = r2[:, 0]  # the label entry
