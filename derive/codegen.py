@@ -69,13 +69,13 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
         if "gamma" in kernel.inputs:
             body.append(f"gamma_flat = gamma + np.arange({head}.shape[0]) * {head}.shape[1]")
             labels[gamma] = "gamma_flat"
-        if kernel.shifted:
-            body += [
-                "mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]",
-                "m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k",
-            ]
-            bindings[m] = Operand("m", "row")
+        exprs = [e for e in (kernel.expr, kernel.scatter, kernel.returns) if e is not None]
+        if kernel.shifted or any(mu in e.free_symbols for e in exprs):
+            body.append("mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k")
             labels[mu] = "mu_flat"
+        if kernel.shifted:
+            body.append("m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu")
+            bindings[m] = Operand("m", "row")
         expr = canonical_sums(kernel.expr)
         scatter = canonical_sums(kernel.scatter) if kernel.scatter is not None else None
         returns = canonical_sums(kernel.returns) if kernel.returns is not None else None

@@ -18,7 +18,7 @@ import sympy as sp
 from . import notes, stability
 from .checker import check_equal
 from .errors import DeriveError
-from .notation import E, Sum, c, d, gamma, i, j, k, m, v, y, z
+from .notation import E, Sum, c, d, gamma, i, j, k, m, mu, v, y, z
 
 
 class CodegenError(DeriveError):
@@ -83,9 +83,9 @@ def _softmax(shift) -> sp.Expr:
     return _result("shift_invariance").xreplace({c: shift})
 
 
-def _log1p_rewrite(expr: sp.Expr) -> sp.Expr:
-    """ln sum_i e^{z_i - m} -> log1p(sum_{i != mu} e^{z_i - m}) wherever it occurs (log1p_partition)."""
-    lp = _derivations()["log1p_partition"]
+def _log1p_rewrite(expr: sp.Expr, name: str = "log1p_partition") -> sp.Expr:
+    """ln sum_i e^{z_i - m} -> log1p(sum_{i != mu} ...) wherever it occurs (a log1p_partition derivation)."""
+    lp = _derivations()[name]
     return expr.xreplace({lp.start: lp.result})
 
 
@@ -116,6 +116,8 @@ def _label_gradient(shift) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 
 def build_kernels() -> tuple[Kernel, ...]:
     log_softmax = _log1p_rewrite(_result("log_softmax"))
+    log_softmax_unshifted = _log1p_rewrite(_result("log_softmax"), "log1p_partition_unshifted")
+    partition_at_mu = _derivations()["sum_split_at_label"].result.xreplace({c: 0, gamma: mu})
     ce_soft = _log1p_rewrite(_result("cross_entropy_soft"))
     ce_label = _log1p_rewrite(_result("cross_entropy_label"))
     grad_unshifted, entry_unshifted, s_unshifted = _label_gradient(0)
@@ -129,6 +131,9 @@ def build_kernels() -> tuple[Kernel, ...]:
                (cite("shift_invariance") + ", with c = 0",), returns=_softmax(0).as_numer_denom()[1]),
         Kernel("_softmax_shifted", _softmax(m), k, ("z",), "vec", y[k], (),
                (cite("shift_invariance") + ", with c = m",)),
+        Kernel("_log_softmax_unshifted", log_softmax_unshifted, k, ("z",), "vec", sp.log(y[k]), ("max_at_mu",),
+               (cite("log_softmax"), cite("log1p_partition_unshifted"), cite("sum_split_at_label") + ", at mu, c = 0"),
+               returns=partition_at_mu),
         Kernel("_log_softmax", log_softmax, k, ("z",), "vec", sp.log(y[k]), ("max_at_mu",),
                (cite("log_softmax"), cite("log1p_partition"))),
         Kernel("_cross_entropy_soft", ce_soft, k, ("z", "t"), "row", E, ("max_at_mu",),

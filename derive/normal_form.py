@@ -161,6 +161,8 @@ def split_logs(expr: sp.Expr) -> sp.Expr:
 
     def split(node: sp.log):
         arg = node.args[0]
+        if isinstance(arg, sp.Add):  # (S - e) e^{-z} + 1 is S e^{-z}: let terms cancel before splitting
+            arg = sp.expand(arg)
         if isinstance(arg, sp.exp) and arg.args[0].is_real:
             return arg.args[0]
         if isinstance(arg, sp.Mul) and all(is_positive(f) for f in arg.args):

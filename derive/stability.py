@@ -73,6 +73,23 @@ def log1p_partition() -> Derivation:
     )
 
 
+def log1p_partition_unshifted() -> Derivation:
+    rest = Sum((1 - delta(i, mu)) * sp.exp(z[i]), i)
+    return Derivation(
+        name="log1p_partition_unshifted",
+        title="The same log1p, from the unshifted exponentials (no rounded difference z_i - m)",
+        source=SOURCE,
+        start=sp.log(_shifted_partition(m)),
+        start_latex=r"\ln \sum_{i=1}^K e^{z_i - m}",
+        steps=(
+            Step(sp.log(1 + rest / sp.exp(z[mu])),
+                 r"= \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)", "max_term_is_one"),
+        ),
+        result=sp.log(1 + rest / sp.exp(z[mu])),
+        result_latex=r"\ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)",
+    )
+
+
 def cross_entropy_soft() -> Derivation:
     L = sp.log(_shifted_partition(m))
     return Derivation(
@@ -182,7 +199,8 @@ def softmax_vjp() -> Derivation:
 
 def all_derivations() -> dict[str, Derivation]:
     out = {}
-    for build in (shift_invariance, log_softmax, log1p_partition, cross_entropy_soft, cross_entropy_label,
+    for build in (shift_invariance, log_softmax, log1p_partition, log1p_partition_unshifted, cross_entropy_soft,
+                  cross_entropy_label,
                   gradient_soft, gradient_label, sum_split_at_label, softmax_vjp):
         derivation = build()
         out[derivation.name] = derivation

@@ -6,6 +6,7 @@
 #   gradient_soft: 71b268fb0505d364
 #   jacobian: a1a4d8dcae680aea
 #   log1p_partition: 50dc941866ae8549
+#   log1p_partition_unshifted: 79a3dcd7722f3ec7
 #   log_softmax: 75d29f4eb71a005c
 #   route1: 27cdc7c994d3c1ef
 #   route2: 13ed1e54cb5477f6
@@ -193,8 +194,8 @@ def _softmax_shifted(z, out):
     Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = m
     Checker: proved, assumptions used: none
     r"""
-    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
-    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
@@ -218,6 +219,39 @@ def _softmax_shifted(z, out):
         np.divide(v3, r0, out=out)
 
 
+def _log_softmax_unshifted(z, out):
+    r"""log(y[k]) = -m - log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) + z[k]
+
+    Lowered from log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
+    Lowered from log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+    Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, at mu, c = 0
+    Checker: proved, assumptions used: max_at_mu
+    r"""
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    r1 = np.empty((z.shape[0], 1))
+    r2 = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=v0)
+    np.exp(z, out=v1)
+    # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
+    r1[:, 0] = v1.reshape(-1)[mu_flat]
+    v1.reshape(-1)[mu_flat] = 0.0
+    np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
+    v1.reshape(-1)[mu_flat] = r1[:, 0]
+    r1[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    np.negative(r1, out=r2)
+    np.exp(r2, out=r2)
+    np.multiply(r0, r2, out=r2)
+    np.log1p(r2, out=r2)
+    np.subtract(v0, r2, out=out)
+    r2[:, 0] = v1.reshape(-1)[mu_flat]  # exp(z[mu])
+    np.add(r0, r2, out=r0)
+    return r0
+
+
 def _log_softmax(z, out):
     r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
 
@@ -225,8 +259,8 @@ def _log_softmax(z, out):
     Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     Checker: proved, assumptions used: max_at_mu
     r"""
-    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
-    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
@@ -259,8 +293,8 @@ def _cross_entropy_soft(z, t, out):
     Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     Checker: proved, assumptions used: max_at_mu
     r"""
-    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
-    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
@@ -297,8 +331,8 @@ def _cross_entropy_label(z, gamma, out):
     Checker: proved, assumptions used: one_hot, max_at_mu
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
-    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
-    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     r0 = np.empty((z.shape[0], 1))
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
@@ -365,8 +399,8 @@ def _gradient_label_shifted(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
-    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]
-    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu = max_k z_k
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
@@ -468,6 +502,12 @@ def softmax(z, axis=-1, out=None):
 def log_softmax(z, axis=-1, out=None):
     r"""log-softmax along `axis`: ln y_k = (z_k - m) - log1p(sum_{i != mu} e^{z_i - m}), m = z_mu = max_i z_i.
 
+    The sum is formed from e^{z_i} / e^{z_mu} where the unshifted partition sum is
+    safe (no rounded difference to carry), and from e^{z_i - m} with its TwoSum
+    remainder elsewhere:
+        log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
+        log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+        sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, at mu, c = 0
         log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
         log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     r"""
@@ -475,7 +515,13 @@ def log_softmax(z, axis=-1, out=None):
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
     with np.errstate(all="ignore"):
         for lo, hi in _blocks(*flat.shape):
-            _log_softmax(_work(flat[lo:hi]), result[lo:hi])
+            block = _work(flat[lo:hi])
+            total = _log_softmax_unshifted(block, result[lo:hi])
+            redo = _needs_shift(total)
+            if redo is not None:
+                fixed = np.empty((redo.size, flat.shape[1]), dtype)
+                _log_softmax(block[redo], fixed)
+                result[lo + redo] = fixed
     return finish()
 
 
