@@ -473,16 +473,20 @@ def _softmax_jacobian(y, out):
 # public functions
 
 
+def _unshifted_where_safe(unshifted, shifted, block, out, *per_row):
+    """Run the unshifted kernel on a block; rows whose partition sum is unsafe are redone shifted."""
+    total = unshifted(block, *per_row, out)
+    redo = _needs_shift(total)
+    if redo is not None:
+        fixed = np.empty((redo.size, block.shape[1]), out.dtype)
+        shifted(block[redo], *(a[redo] for a in per_row), fixed)
+        out[redo] = fixed
+
+
 def _softmax_rows(z, out):
     r"""softmax of (rows, K) blocks into out: unshifted where safe, shifted by the maximum elsewhere."""
     for lo, hi in _blocks(z.shape[0], z.shape[1]):
-        block = _work(z[lo:hi])
-        total = _softmax_unshifted(block, out[lo:hi])
-        redo = _needs_shift(total)
-        if redo is not None:
-            fixed = np.empty((redo.size, z.shape[1]), out.dtype)
-            _softmax_shifted(block[redo], fixed)
-            out[lo + redo] = fixed
+        _unshifted_where_safe(_softmax_unshifted, _softmax_shifted, _work(z[lo:hi]), out[lo:hi])
 
 
 def softmax(z, axis=-1, out=None):
@@ -515,13 +519,7 @@ def log_softmax(z, axis=-1, out=None):
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
     with np.errstate(all="ignore"):
         for lo, hi in _blocks(*flat.shape):
-            block = _work(flat[lo:hi])
-            total = _log_softmax_unshifted(block, result[lo:hi])
-            redo = _needs_shift(total)
-            if redo is not None:
-                fixed = np.empty((redo.size, flat.shape[1]), dtype)
-                _log_softmax(block[redo], fixed)
-                result[lo + redo] = fixed
+            _unshifted_where_safe(_log_softmax_unshifted, _log_softmax, _work(flat[lo:hi]), result[lo:hi])
     return finish()
 
 
@@ -600,13 +598,8 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
     with np.errstate(all="ignore"):
         if labels:
             for lo, hi in _blocks(*flat.shape):
-                block = _work(flat[lo:hi])
-                total = _gradient_label_unshifted(block, given[lo:hi], out[lo:hi])
-                redo = _needs_shift(total)
-                if redo is not None:
-                    fixed = np.empty((redo.size, flat.shape[1]), dtype)
-                    _gradient_label_shifted(block[redo], given[lo:hi][redo], fixed)
-                    out[lo + redo] = fixed
+                _unshifted_where_safe(_gradient_label_unshifted, _gradient_label_shifted, _work(flat[lo:hi]),
+                                      out[lo:hi], given[lo:hi])
         else:
             y = np.empty(flat.shape, np.float64)
             _softmax_rows(flat, y)
