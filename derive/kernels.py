@@ -120,6 +120,8 @@ def build_kernels() -> tuple[Kernel, ...]:
     partition_at_mu = _derivations()["sum_split_at_label"].result.xreplace({c: 0, gamma: mu})
     ce_soft = _log1p_rewrite(_result("cross_entropy_soft"))
     ce_label = _log1p_rewrite(_result("cross_entropy_label"))
+    ce_soft_unshifted = _log1p_rewrite(_result("cross_entropy_soft"), "log1p_partition_unshifted")
+    ce_label_unshifted = _log1p_rewrite(_result("cross_entropy_label"), "log1p_partition_unshifted")
     grad_unshifted, entry_unshifted, s_unshifted = _label_gradient(0)
     grad_shifted, entry_shifted, _ = _label_gradient(m)
     jac = _result("jacobian")
@@ -136,8 +138,13 @@ def build_kernels() -> tuple[Kernel, ...]:
                returns=partition_at_mu),
         Kernel("_log_softmax", log_softmax, k, ("z",), "vec", sp.log(y[k]), ("max_at_mu",),
                (cite("log_softmax"), cite("log1p_partition"))),
+        Kernel("_cross_entropy_soft_unshifted", ce_soft_unshifted, k, ("z", "t"), "row", E, ("max_at_mu",),
+               (cite("cross_entropy_soft"), cite("log1p_partition_unshifted")), returns=partition_at_mu),
         Kernel("_cross_entropy_soft", ce_soft, k, ("z", "t"), "row", E, ("max_at_mu",),
                (cite("cross_entropy_soft"), cite("log1p_partition"))),
+        Kernel("_cross_entropy_label_unshifted", ce_label_unshifted, k, ("z", "gamma"), "row", E,
+               ("max_at_mu", "one_hot"), (cite("cross_entropy_label"), cite("log1p_partition_unshifted")),
+               returns=partition_at_mu),
         Kernel("_cross_entropy_label", ce_label, k, ("z", "gamma"), "row", E, ("max_at_mu", "one_hot"),
                (cite("cross_entropy_label"), cite("log1p_partition"))),
         Kernel("_gradient_label_unshifted", grad_unshifted, k, ("z", "gamma"), "vec",

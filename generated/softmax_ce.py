@@ -286,6 +286,40 @@ def _log_softmax(z, out):
     np.subtract(v0, r0, out=out)
 
 
+def _cross_entropy_soft_unshifted(z, t, out):
+    r"""E = Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+
+    Lowered from cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
+    Lowered from log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+    Checker: proved, assumptions used: max_at_mu
+    r"""
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
+    v0 = np.empty(z.shape)
+    v1 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
+    r1 = np.empty((z.shape[0], 1))
+    r2 = np.empty((z.shape[0], 1))
+    np.subtract(m, z, out=v0)
+    np.exp(z, out=v1)
+    # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
+    r1[:, 0] = v1.reshape(-1)[mu_flat]
+    v1.reshape(-1)[mu_flat] = 0.0
+    np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
+    v1.reshape(-1)[mu_flat] = r1[:, 0]
+    r1[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    np.negative(r1, out=r2)
+    np.exp(r2, out=r2)
+    np.multiply(r0, r2, out=r2)
+    np.log1p(r2, out=r2)
+    np.add(v0, r2, out=v0)
+    np.multiply(v0, t, out=v0)
+    np.add.reduce(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K))) - z[_i2])*t[_i2], (_i2, 1, K))
+    r2[:, 0] = v1.reshape(-1)[mu_flat]  # exp(z[mu])
+    np.add(r0, r2, out=r0)
+    return r0
+
+
 def _cross_entropy_soft(z, t, out):
     r"""E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
 
@@ -321,6 +355,40 @@ def _cross_entropy_soft(z, t, out):
     np.add(v0, r0, out=v0)
     np.multiply(v0, t, out=v0)
     np.add.reduce(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1) - z[_i2])*t[_i2], (_i2, 1, K))
+
+
+def _cross_entropy_label_unshifted(z, gamma, out):
+    r"""E = m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) - z[gamma]
+
+    Lowered from cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
+    Lowered from log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+    Checker: proved, assumptions used: one_hot, max_at_mu
+    r"""
+    gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
+    mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
+    m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
+    r0 = np.empty((z.shape[0], 1))
+    v0 = np.empty(z.shape)
+    r1 = np.empty((z.shape[0], 1))
+    r2 = np.empty((z.shape[0], 1))
+    r3 = np.empty((z.shape[0], 1))
+    r0[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
+    np.subtract(m, r0, out=r0)
+    np.exp(z, out=v0)
+    # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
+    r2[:, 0] = v0.reshape(-1)[mu_flat]
+    v0.reshape(-1)[mu_flat] = 0.0
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r1)
+    v0.reshape(-1)[mu_flat] = r2[:, 0]
+    r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    np.negative(r2, out=r3)
+    np.exp(r3, out=r3)
+    np.multiply(r1, r3, out=r3)
+    np.log1p(r3, out=r3)
+    np.add(r0, r3, out=out)
+    r3[:, 0] = v0.reshape(-1)[mu_flat]  # exp(z[mu])
+    np.add(r1, r3, out=r1)
+    return r1
 
 
 def _cross_entropy_label(z, gamma, out):
@@ -478,7 +546,7 @@ def _unshifted_where_safe(unshifted, shifted, block, out, *per_row):
     total = unshifted(block, *per_row, out)
     redo = _needs_shift(total)
     if redo is not None:
-        fixed = np.empty((redo.size, block.shape[1]), out.dtype)
+        fixed = np.empty((redo.size,) + out.shape[1:], out.dtype)
         shifted(block[redo], *(a[redo] for a in per_row), fixed)
         out[redo] = fixed
 
@@ -561,20 +629,19 @@ def cross_entropy(z, target, axis=-1):
     Labels: E = (m - z_gamma) + log1p(sum_{i != mu} e^{z_i - m}).
     Soft:   E = sum_k t_k ((m - z_k) + log1p(...)), a sum of non-negative terms.
         cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
-        log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+        log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
         cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
-        log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+        log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty((flat.shape[0], 1), dtype)
     labels = _is_labels(target, batch)
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
     with np.errstate(all="ignore"):
+        unshifted, shifted = ((_cross_entropy_label_unshifted, _cross_entropy_label) if labels else
+                              (_cross_entropy_soft_unshifted, _cross_entropy_soft))
         for lo, hi in _blocks(*flat.shape):
-            if labels:
-                _cross_entropy_label(_work(flat[lo:hi]), given[lo:hi], out[lo:hi])
-            else:
-                _cross_entropy_soft(_work(flat[lo:hi]), given[lo:hi], out[lo:hi])
+            _unshifted_where_safe(unshifted, shifted, _work(flat[lo:hi]), out[lo:hi], given[lo:hi])
     return out.reshape(batch)
 
 
