@@ -334,7 +334,8 @@ class Emitter:
             ]
             if self._uses[body] > 1:  # the vector is read again later: put the entry back
                 self.lines.append(f"{value.code}.reshape(-1)[{flat}] = {saved}[:, 0]")
-            self._free["row"].append(saved)
+            # the saved entry is the body at the label: a later f(z_label) reads it instead of gathering again
+            self._cache[body.xreplace({self.class_index: leave_out})] = Operand(saved, "row", saved)
         self._release(value, body)
         return Operand(target, "row", None if into else target)
 

@@ -234,6 +234,7 @@ def _log_softmax_unshifted(z, out):
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
+    r3 = np.empty((z.shape[0], 1))
     np.subtract(z, m, out=v0)
     np.exp(z, out=v1)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
@@ -241,14 +242,13 @@ def _log_softmax_unshifted(z, out):
     v1.reshape(-1)[mu_flat] = 0.0
     np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
     v1.reshape(-1)[mu_flat] = r1[:, 0]
-    r1[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r1, out=r2)
-    np.exp(r2, out=r2)
-    np.multiply(r0, r2, out=r2)
-    np.log1p(r2, out=r2)
-    np.subtract(v0, r2, out=out)
-    r2[:, 0] = v1.reshape(-1)[mu_flat]  # exp(z[mu])
-    np.add(r0, r2, out=r0)
+    r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    np.negative(r2, out=r3)
+    np.exp(r3, out=r3)
+    np.multiply(r0, r3, out=r3)
+    np.log1p(r3, out=r3)
+    np.subtract(v0, r3, out=out)
+    np.add(r0, r1, out=r0)
     return r0
 
 
@@ -300,6 +300,7 @@ def _cross_entropy_soft_unshifted(z, t, out):
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
+    r3 = np.empty((z.shape[0], 1))
     np.subtract(m, z, out=v0)
     np.exp(z, out=v1)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
@@ -307,16 +308,15 @@ def _cross_entropy_soft_unshifted(z, t, out):
     v1.reshape(-1)[mu_flat] = 0.0
     np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
     v1.reshape(-1)[mu_flat] = r1[:, 0]
-    r1[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r1, out=r2)
-    np.exp(r2, out=r2)
-    np.multiply(r0, r2, out=r2)
-    np.log1p(r2, out=r2)
-    np.add(v0, r2, out=v0)
+    r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    np.negative(r2, out=r3)
+    np.exp(r3, out=r3)
+    np.multiply(r0, r3, out=r3)
+    np.log1p(r3, out=r3)
+    np.add(v0, r3, out=v0)
     np.multiply(v0, t, out=v0)
     np.add.reduce(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K))) - z[_i2])*t[_i2], (_i2, 1, K))
-    r2[:, 0] = v1.reshape(-1)[mu_flat]  # exp(z[mu])
-    np.add(r0, r2, out=r0)
+    np.add(r0, r1, out=r0)
     return r0
 
 
@@ -372,6 +372,7 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
     r3 = np.empty((z.shape[0], 1))
+    r4 = np.empty((z.shape[0], 1))
     r0[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
     np.subtract(m, r0, out=r0)
     np.exp(z, out=v0)
@@ -380,14 +381,13 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     v0.reshape(-1)[mu_flat] = 0.0
     np.add.reduce(v0, axis=-1, keepdims=True, out=r1)
     v0.reshape(-1)[mu_flat] = r2[:, 0]
-    r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r2, out=r3)
-    np.exp(r3, out=r3)
-    np.multiply(r1, r3, out=r3)
-    np.log1p(r3, out=r3)
-    np.add(r0, r3, out=out)
-    r3[:, 0] = v0.reshape(-1)[mu_flat]  # exp(z[mu])
-    np.add(r1, r3, out=r1)
+    r3[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    np.negative(r3, out=r4)
+    np.exp(r4, out=r4)
+    np.multiply(r1, r4, out=r4)
+    np.log1p(r4, out=r4)
+    np.add(r0, r4, out=out)
+    np.add(r1, r2, out=r1)
     return r1
 
 
@@ -447,7 +447,6 @@ def _gradient_label_unshifted(z, gamma, out):
     v0.reshape(-1)[gamma_flat] = 0.0
     np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
     v0.reshape(-1)[gamma_flat] = r1[:, 0]
-    r1[:, 0] = v0.reshape(-1)[gamma_flat]  # exp(z[gamma])
     np.add(r0, r1, out=r2)
     if out.dtype == np.float32:
         np.multiply(v0, 1.0 / r2, out=out)
@@ -492,7 +491,6 @@ def _gradient_label_shifted(z, gamma, out):
     v3.reshape(-1)[gamma_flat] = 0.0
     np.add.reduce(v3, axis=-1, keepdims=True, out=r0)
     v3.reshape(-1)[gamma_flat] = r1[:, 0]
-    r1[:, 0] = v3.reshape(-1)[gamma_flat]  # exp(-m + z[gamma])
     np.add(r0, r1, out=r2)
     if out.dtype == np.float32:
         np.multiply(v3, 1.0 / r2, out=out)
