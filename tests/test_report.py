@@ -105,3 +105,8 @@ def test_missing_tex_gives_a_clear_message_and_nonzero_exit(tmp_path):
     assert "pdflatex was not found" in run.stderr and "apt-get install texlive-latex-base" in run.stderr
     assert "Traceback" not in run.stderr
     assert (tmp_path / "out" / "report.tex").exists()
+
+
+def test_report_says_when_the_generated_module_is_missing():
+    tex = build_tex([check_derivation(NOTES["jacobian"])], None)
+    assert "was not found when this report was built" in tex and "run \\texttt{derive codegen}" in tex
