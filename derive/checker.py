@@ -28,8 +28,8 @@ from sympy.polys.polyerrors import BasePolynomialError
 
 from . import assumptions as assumption_registry
 from . import numeric
-from .derivation import Case, Derivation, Finding, Step
-from .errors import EvaluationError
+from .derivation import Case, Derivation, Finding, Step, check_expression
+from .errors import DerivationError, EvaluationError
 from .justifications import REGISTRY as JUSTIFICATIONS
 from .normal_form import Context, proves_equal, rebuild
 from .verdicts import Counterexample, Status, Verdict
@@ -116,6 +116,11 @@ def missing_assumptions(lhs, rhs, stated: frozenset[str], case: Case | None) -> 
 def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = None,
                 seconds: float | None = STEP_TIME_LIMIT) -> Verdict:
     """Decide lhs = rhs under the given assumption names (and case), for symbolic K."""
+    for side, expr in (("lhs", lhs), ("rhs", rhs)):
+        try:
+            check_expression(expr, ("check_equal", None))
+        except DerivationError as exc:
+            raise EvaluationError(f"check_equal: {side}: {exc.problem}") from None
     stated = frozenset(assumptions)
     unknown = stated - set(assumption_registry.REGISTRY)
     if unknown:

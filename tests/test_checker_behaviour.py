@@ -136,3 +136,11 @@ def test_slow_numeric_check_is_undecided_not_proved(monkeypatch):
     v = check_equal(y[j], y[j], assumptions=[], seconds=0.2)
     assert time.monotonic() - started < 3
     assert v.status is Status.UNDECIDED and "time limit" in v.message
+
+
+def test_api_rejects_what_is_not_an_expression_in_the_notation():
+    from derive.errors import EvaluationError
+    with pytest.raises(EvaluationError, match="check_equal: lhs: expected a SymPy expression, got str"):
+        check_equal("y_j", y[j])
+    with pytest.raises(EvaluationError, match="check_equal: rhs: undefined symbol 'q'"):
+        check_equal(y[j], sp.Symbol("q"))
