@@ -64,13 +64,22 @@ def _number(value) -> str:
         return tex_escape(value)
 
 
+def sympy_latex(expr) -> str:
+    """SymPy's LaTeX of expr, with partial derivatives written as such.
+
+    SymPy writes d/dz for a derivative of a plain symbol such as E; here every
+    derivative is a partial one (E depends on z_1..z_K), as the notes write it.
+    """
+    return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")
+
+
 def _step_view(step_report) -> dict:
     step, verdict = step_report.step, step_report.verdict
     cex = verdict.counterexample
     return {
         "index": step_report.index,
         "notes": step.latex,
-        "sympy": (sp.latex(step.lhs) + " = " if step.lhs is not None else "") + sp.latex(step.expr),
+        "sympy": (sympy_latex(step.lhs) + " = " if step.lhs is not None else "") + sympy_latex(step.expr),
         "justification": JUSTIFICATIONS[step.justification].latex or tex_escape(JUSTIFICATIONS[step.justification].sentence),
         "justification_name": tex_escape(step.justification),
         "case": step.case.latex if step.case else "",

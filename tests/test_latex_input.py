@@ -204,3 +204,16 @@ def test_file_loader_never_crashes_on_random_input(pieces):
 def test_deep_nesting_is_a_parse_error_not_a_crash():
     with pytest.raises(ParseError, match="nested too deeply"):
         parse_expression("(" * 3000 + "z_k" + ")" * 3000, ROUND_TRIP_NAMES)
+
+
+def test_cli_exit_codes_for_a_step_that_only_holds_numerically(tmp_path):
+    # without 'range: 1..K' nothing says j lies in 1..K, so the delta cannot be sifted: numeric only
+    text = ("indices: i, j, k\nresult: \\frac{\\partial y_k}{\\partial z_j} = y_k (\\delta_{jk} - y_j)\n"
+            "$$\\frac{\\partial y_k}{\\partial z_j} = y_k (\\delta_{jk} - y_j)$$ [by: quotient rule]\n")
+    path = tmp_path / "numeric.deriv"
+    path.write_text(text)
+    strict = subprocess.run([sys.executable, "-m", "derive", "check", str(path)], capture_output=True, text=True)
+    assert strict.returncode == 1 and "numeric" in strict.stdout and "index_range" in strict.stdout
+    lenient = subprocess.run([sys.executable, "-m", "derive", "check", "--allow-numeric", str(path)],
+                             capture_output=True, text=True)
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
