@@ -4,16 +4,22 @@ SymPy's ``simplify`` is neither fast nor safe on ``Sum`` (it raises
 StopIteration on some, sympy issue 14570) and knows nothing about our index
 ranges, so the checker normalises with a small set of rules it controls:
 
+0. give every sum its own bound index, so no substitution captures one;
 1. apply an ``=`` case (j = k becomes k everywhere);
 2. evaluate derivatives (``diff``), unfolding y and E first where they depend
    on the variable;
 3. unfold the remaining definitions, turn index-valued Piecewise into deltas;
-4. ``ln`` of products of positive factors splits, ``ln e^x = x``;
+4. ``ln`` of products of positive factors splits, ``ln e^x = x`` (the argument of
+   a ``ln`` is expanded first, so cancelling terms meet);
 5. sums: expand the summand, split over +, move factors free of the index
    out, sift Kronecker deltas whose other index is known to lie in 1..K, and
    rename the bound index canonically so alpha-equivalent sums compare equal;
-6. assumption rewrites (one-hot targets, sum of targets is one) and the
-   ``!=`` case, repeated until nothing changes.
+6. assumption rewrites (one-hot targets, sum of targets is one, the maximum
+   at mu) and the ``!=`` case; steps 4-6 repeat until nothing changes;
+7. the difference of the two sides is decided exactly: free Kronecker deltas
+   split it into cases (a = b, a != b), sums, logs, exponentials and indexed
+   names become atoms, and the numerator of the rational function that is left
+   must expand to zero.
 
 Each rule is an identity valid under the stated assumptions, so two
 expressions with equal normal forms are equal; the converse need not hold.

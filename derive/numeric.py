@@ -1,7 +1,7 @@
 """High-precision numeric evaluation of expressions at concrete K.
 
 Independent of the symbolic normal form on purpose: sums are loops, deltas are
-comparisons, and derivatives are taken numerically with ``mpmath.diff`` at 40
+comparisons, and derivatives are taken numerically with ``mpmath.diff`` at 30
 significant digits.  A step that the normal form cannot prove can still be
 confirmed (or refuted, with the exact point that breaks it) here, and a
 "proved" step is cross-checked so a bug in the rewrite rules cannot pass
