@@ -112,6 +112,8 @@ def _work(block):
 
 
 def _blocks(n, size):
+    if n * size <= _BLOCK:  # one block: the common small case, without building a list
+        return ((0, n),)
     step = max(1, _BLOCK // size)
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
