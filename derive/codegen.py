@@ -89,7 +89,12 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
             returned = emitter.lower(returns).code if returns is not None else None
         except LoweringError as exc:
             raise CodegenError(f"kernel {kernel.name}: {exc}") from None
-        body += emitter.allocations + emitter.lines
+        alias = emitter.output_alias
+        allocations = [
+            f"{alias} = out if out.dtype == np.float64 else np.empty({head}.shape)  # written last, read before"
+            if alias is not None and line.startswith(f"{alias} = ") else line
+            for line in emitter.allocations]
+        body += allocations + emitter.lines
         if returned is not None:
             body.append(f"return {returned}")
     doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (

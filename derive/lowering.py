@@ -57,6 +57,8 @@ class Emitter:
     _count: Counter = field(default_factory=Counter)
     _uses: Counter = field(default_factory=Counter)
     _cache: dict = field(default_factory=dict)
+    #: the vector the final operation reads and then no one else: it may live in `out` itself
+    output_alias: str | None = None
 
     # -- buffers --------------------------------------------------------------
     def _forget(self, buffer: str) -> None:
@@ -81,7 +83,8 @@ class Emitter:
             self._uses[node] -= 1
             if self._uses[node] > 0:
                 return
-        if op.buffer is not None and op.buffer not in self._free["vec"] + self._free["row"]:
+        if op.buffer is not None and op.buffer != self.output_alias \
+                and op.buffer not in self._free["vec"] + self._free["row"]:
             self._free[op.kind].append(op.buffer)
 
     def count_uses(self, exprs) -> None:
@@ -164,6 +167,9 @@ class Emitter:
         kind = "vec" if "vec" in (a.kind, b.kind) else "row"
         target = into or self._target(kind, [(a, nodes[0]), (b, nodes[1])])
         note = f"  # {comment}" if comment else ""
+        if into is not None and a.kind == "vec" and a.buffer is not None and self._uses[nodes[0]] <= 1 \
+                and a.buffer not in self._free["vec"]:
+            self.output_alias = a.buffer  # read for the last time here, elementwise: it can be `out`
         if ufunc == "divide" and into is not None and a.kind == "vec" and b.kind == "row":
             # into a float32 output, a float64 reciprocal (rounded to 2^-53) is far below a float32
             # ulp, and a multiplication is cheaper than a division with a cast

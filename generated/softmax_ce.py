@@ -201,7 +201,7 @@ def _softmax_shifted(z, out):
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
-    v3 = np.empty(z.shape)
+    v3 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
     np.subtract(z, m, out=v0)
     # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
@@ -231,7 +231,7 @@ def _log_softmax_unshifted(z, out):
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
+    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     v1 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
@@ -263,7 +263,7 @@ def _log_softmax(z, out):
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
+    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
     v3 = np.empty(z.shape)
@@ -520,7 +520,7 @@ def _softmax_vjp(y, v, out):
     Lowered from softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
     Checker: proved, assumptions used: index_range
     r"""
-    v0 = np.empty(y.shape)
+    v0 = out if out.dtype == np.float64 else np.empty(y.shape)  # written last, read before
     r0 = np.empty((y.shape[0], 1))
     np.multiply(v, y, out=v0)
     np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(v[_i1]*y[_i1], (_i1, 1, K))
