@@ -82,11 +82,12 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
         emitter = Emitter(kernel.class_index, bindings, labels, shift=m if kernel.shifted else None, head=head)
         emitter.count_uses([e for e in (expr, scatter, returns) if e is not None])
         try:
-            emitter.lower(expr, into="out")
-            if scatter is not None:
-                value = emitter.lower(scatter)
-                emitter.lines.append(f"out.reshape(-1)[gamma_flat] = {value.code}[:, 0]  # the label entry")
+            # row results first (they share sums with the vector), so the vector's last read is the final op
+            value = emitter.lower(scatter) if scatter is not None else None
             returned = emitter.lower(returns).code if returns is not None else None
+            emitter.lower(expr, into="out")
+            if value is not None:
+                emitter.lines.append(f"out.reshape(-1)[gamma_flat] = {value.code}[:, 0]  # the label entry")
         except LoweringError as exc:
             raise CodegenError(f"kernel {kernel.name}: {exc}") from None
         alias = emitter.output_alias

@@ -92,11 +92,8 @@ class Emitter:
 
         def visit(node):
             self._uses[node] += 1
-            if isinstance(node, sp.Sum) and len(node.limits) == 1:
-                visit(node.function.xreplace({node.limits[0][0]: self.class_index}))
-            elif isinstance(node, sp.Expr) and not isinstance(node, sp.Indexed):
-                for arg in node.args:
-                    visit(arg)
+            for child in self._children(node):
+                visit(child)
 
         for e in exprs:
             visit(e)
@@ -114,6 +111,7 @@ class Emitter:
         """Emit statements computing expr; return where its value is."""
         if expr in self._cache:
             cached = self._cache[expr]
+            self._consume_inside(expr)  # this occurrence's subexpressions will not be read
             if into is not None:
                 self.lines.append(f"np.copyto({into}, {cached.code})")
             return cached
@@ -121,6 +119,22 @@ class Emitter:
         if into is None:
             self._cache[expr] = op
         return op
+
+    def _children(self, node):
+        if isinstance(node, sp.Sum) and len(node.limits) == 1:
+            return [node.function.xreplace({node.limits[0][0]: self.class_index})]
+        if isinstance(node, sp.Expr) and not isinstance(node, sp.Indexed):
+            return list(node.args)
+        return []
+
+    def _consume_inside(self, node) -> None:
+        """A reused value: the reads count_uses expected inside this occurrence will not happen."""
+        for child in self._children(node):
+            self._uses[child] -= 1
+            cached = self._cache.get(child)
+            if cached is not None and self._uses[child] <= 0:
+                self._release(cached)
+            self._consume_inside(child)
 
     def _operand(self, expr, into=None):
         return self.lower(expr, into)

@@ -76,9 +76,10 @@ def _restore(flat, batch, axis, ndim):
     return shaped if axis in (-1, ndim - 1) else np.moveaxis(shaped, -1, axis if axis >= 0 else ndim + axis)
 
 
-def _output(out, shape, dtype, batch, axis, ndim):
+def _output(out, shape, dtype, batch, axis, ndim, *inputs):
     """(rows, K) array to compute into, and how to finish: into `out` itself when it is a
-    C-contiguous array of the right shape and dtype with the class axis last, else into a new array."""
+    C-contiguous array of the right shape and dtype with the class axis last and shares no
+    memory with an input (kernels may use `out` as scratch), else into a new array."""
     if out is None:
         flat = np.empty(shape, dtype)
         return flat, lambda: _restore(flat, batch, axis, ndim)
@@ -87,7 +88,8 @@ def _output(out, shape, dtype, batch, axis, ndim):
     expected = _restore(np.empty(shape, dtype), batch, axis, ndim).shape
     if out.shape != expected or out.dtype != dtype:
         raise ValueError(f"out must have shape {expected} and dtype {dtype}; got shape {out.shape}, dtype {out.dtype}")
-    if axis in (-1, ndim - 1) and out.flags.c_contiguous:
+    if axis in (-1, ndim - 1) and out.flags.c_contiguous \
+            and not any(np.may_share_memory(out, a) for a in inputs):
         return out.reshape(shape), lambda: out
     flat = np.empty(shape, dtype)
 
@@ -179,7 +181,7 @@ def _softmax_unshifted(z, out):
     Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
     Checker: proved, assumptions used: none
     r"""
-    v0 = np.empty(z.shape)
+    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
     np.exp(z, out=v0)
     np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(exp(z[_i1]), (_i1, 1, K))
@@ -231,27 +233,26 @@ def _log_softmax_unshifted(z, out):
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    v1 = np.empty(z.shape)
+    v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
+    v1 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r2 = np.empty((z.shape[0], 1))
-    r3 = np.empty((z.shape[0], 1))
-    np.subtract(z, m, out=v0)
-    np.exp(z, out=v1)
+    np.exp(z, out=v0)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v1.reshape(-1)[mu_flat]
-    v1.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
-    v1.reshape(-1)[mu_flat] = r1[:, 0]
+    r1[:, 0] = v0.reshape(-1)[mu_flat]
+    v0.reshape(-1)[mu_flat] = 0.0
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    v0.reshape(-1)[mu_flat] = r1[:, 0]
+    np.add(r0, r1, out=r1)
+    np.subtract(z, m, out=v1)
     r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r2, out=r3)
-    np.exp(r3, out=r3)
-    np.multiply(r0, r3, out=r3)
-    np.log1p(r3, out=r3)
-    np.subtract(v0, r3, out=out)
-    np.add(r0, r1, out=r0)
-    return r0
+    np.negative(r2, out=r2)
+    np.exp(r2, out=r2)
+    np.multiply(r0, r2, out=r0)
+    np.log1p(r0, out=r0)
+    np.subtract(v1, r0, out=out)
+    return r1
 
 
 def _log_softmax(z, out):
@@ -298,28 +299,27 @@ def _cross_entropy_soft_unshifted(z, t, out):
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
-    v1 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
+    v1 = np.empty(z.shape)
     r2 = np.empty((z.shape[0], 1))
-    r3 = np.empty((z.shape[0], 1))
-    np.subtract(m, z, out=v0)
-    np.exp(z, out=v1)
+    np.exp(z, out=v0)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v1.reshape(-1)[mu_flat]
-    v1.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
-    v1.reshape(-1)[mu_flat] = r1[:, 0]
+    r1[:, 0] = v0.reshape(-1)[mu_flat]
+    v0.reshape(-1)[mu_flat] = 0.0
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    v0.reshape(-1)[mu_flat] = r1[:, 0]
+    np.add(r0, r1, out=r1)
+    np.subtract(m, z, out=v1)
     r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r2, out=r3)
-    np.exp(r3, out=r3)
-    np.multiply(r0, r3, out=r3)
-    np.log1p(r3, out=r3)
-    np.add(v0, r3, out=v0)
-    np.multiply(v0, t, out=v0)
-    np.add.reduce(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K))) - z[_i2])*t[_i2], (_i2, 1, K))
-    np.add(r0, r1, out=r0)
-    return r0
+    np.negative(r2, out=r2)
+    np.exp(r2, out=r2)
+    np.multiply(r0, r2, out=r0)
+    np.log1p(r0, out=r0)
+    np.add(v1, r0, out=v1)
+    np.multiply(v1, t, out=v1)
+    np.add.reduce(v1, axis=-1, keepdims=True, out=out)  # Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K))) - z[_i2])*t[_i2], (_i2, 1, K))
+    return r1
 
 
 def _cross_entropy_soft(z, t, out):
@@ -369,27 +369,26 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    r0 = np.empty((z.shape[0], 1))
     v0 = np.empty(z.shape)
+    r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
     r3 = np.empty((z.shape[0], 1))
-    r4 = np.empty((z.shape[0], 1))
-    r0[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
-    np.subtract(m, r0, out=r0)
     np.exp(z, out=v0)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r2[:, 0] = v0.reshape(-1)[mu_flat]
+    r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r1)
-    v0.reshape(-1)[mu_flat] = r2[:, 0]
+    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    v0.reshape(-1)[mu_flat] = r1[:, 0]
+    np.add(r0, r1, out=r1)
+    r2[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
+    np.subtract(m, r2, out=r2)
     r3[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r3, out=r4)
-    np.exp(r4, out=r4)
-    np.multiply(r1, r4, out=r4)
-    np.log1p(r4, out=r4)
-    np.add(r0, r4, out=out)
-    np.add(r1, r2, out=r1)
+    np.negative(r3, out=r3)
+    np.exp(r3, out=r3)
+    np.multiply(r0, r3, out=r0)
+    np.log1p(r0, out=r0)
+    np.add(r2, r0, out=out)
     return r1
 
 
@@ -438,7 +437,7 @@ def _gradient_label_unshifted(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
-    v0 = np.empty(z.shape)
+    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
@@ -450,12 +449,12 @@ def _gradient_label_unshifted(z, gamma, out):
     np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
     v0.reshape(-1)[gamma_flat] = r1[:, 0]
     np.add(r0, r1, out=r2)
+    np.divide(r0, r2, out=r3)
+    np.negative(r3, out=r3)
     if out.dtype == np.float32:
         np.multiply(v0, 1.0 / r2, out=out)
     else:
         np.divide(v0, r2, out=out)
-    np.divide(r0, r2, out=r3)
-    np.negative(r3, out=r3)
     out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
     return r2
 
@@ -473,10 +472,11 @@ def _gradient_label_shifted(z, gamma, out):
     v0 = np.empty(z.shape)
     v1 = np.empty(z.shape)
     v2 = np.empty(z.shape)
-    v3 = np.empty(z.shape)
+    v3 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
+    r3 = np.empty((z.shape[0], 1))
     np.subtract(z, m, out=v0)
     # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
     np.subtract(v0, z, out=v1)
@@ -494,13 +494,13 @@ def _gradient_label_shifted(z, gamma, out):
     np.add.reduce(v3, axis=-1, keepdims=True, out=r0)
     v3.reshape(-1)[gamma_flat] = r1[:, 0]
     np.add(r0, r1, out=r2)
+    np.divide(r0, r2, out=r3)
+    np.negative(r3, out=r3)
     if out.dtype == np.float32:
         np.multiply(v3, 1.0 / r2, out=out)
     else:
         np.divide(v3, r2, out=out)
-    np.divide(r0, r2, out=r2)
-    np.negative(r2, out=r2)
-    out.reshape(-1)[gamma_flat] = r2[:, 0]  # the label entry
+    out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
 
 
 def _gradient_soft(y, t, out):
@@ -565,7 +565,7 @@ def softmax(z, axis=-1, out=None):
         shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
     r"""
     flat, dtype, batch = _rows("z", z, axis)
-    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
+    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
     with np.errstate(all="ignore"):
         _softmax_rows(flat, result)
     return finish()
@@ -584,7 +584,7 @@ def log_softmax(z, axis=-1, out=None):
         log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
     r"""
     flat, dtype, batch = _rows("z", z, axis)
-    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
+    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
     with np.errstate(all="ignore"):
         for lo, hi in _blocks(*flat.shape):
             _unshifted_where_safe(_log_softmax_unshifted, _log_softmax, _work(flat[lo:hi]), result[lo:hi])
@@ -613,7 +613,7 @@ def softmax_vjp(z, v, axis=-1, out=None):
     flat, dtype, batch = _rows("z", z, axis)
     vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
     y = np.empty(flat.shape, np.float64)
-    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
+    result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat, vv)
     with np.errstate(all="ignore"):
         _softmax_rows(flat, y)
         for lo, hi in _blocks(*flat.shape):
@@ -661,7 +661,8 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
     flat, dtype, batch = _rows("z", z, axis)
     labels = _is_labels(target, batch)
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
-    out, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z))
+    out, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat,
+                          given if not labels else flat)
     with np.errstate(all="ignore"):
         if labels:
             for lo, hi in _blocks(*flat.shape):

@@ -57,3 +57,15 @@ def test_out_parameter_writes_in_place_and_is_checked():
         g.softmax(z, out=np.empty((4, 6), np.float32))
     with pytest.raises(TypeError, match="out must be a NumPy array"):
         g.softmax(z, out=[[0.0] * 6] * 4)
+
+
+def test_out_may_be_the_input_itself():
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((5, 7)) * 3
+    labels = rng.integers(0, 7, 5)
+    for fn, args in ((g.softmax, ()), (g.log_softmax, ()), (g.cross_entropy_grad, (labels,)),
+                     (g.softmax_vjp, (np.ones_like(z),))):
+        expected = fn(z, *args)
+        inplace = z.copy()
+        assert fn(inplace, *args, out=inplace) is inplace
+        np.testing.assert_array_equal(inplace, expected)
