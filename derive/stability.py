@@ -4,8 +4,8 @@ The generated NumPy functions never evaluate the textbook formulas directly:
 they shift the logits, work in log space, use log1p for the partition sum and
 compute the label entry of the gradient as minus the sum of the other
 probabilities.  Each of those rewrites is an identity, stated here as a
-derivation, and the code generator lowers the *proved* expressions (the steps
-named in ``KERNEL_STEPS``), never formulas typed into a template.
+derivation, and the code generator (``kernels.py``) lowers the *proved*
+results, never formulas typed into a template.
 """
 
 from __future__ import annotations
@@ -18,32 +18,35 @@ from .notation import E, Sum, c, d, delta, gamma, i, j, k, m, mu, t, v, y, z
 SOURCE = "derive/stability.py (numerics of the generated code)"
 
 
+def _identity(**fields) -> Derivation:
+    """A derivation of this module: its result is its last step unless given."""
+    fields.setdefault("result", fields["steps"][-1].expr)
+    return Derivation(source=SOURCE, **fields)
+
+
 def _shifted_partition(shift):
     return Sum(sp.exp(z[i] - shift), i)
 
 
 def shift_invariance() -> Derivation:
-    return Derivation(
+    return _identity(
         name="shift_invariance",
         title="Softmax is invariant under a common shift of the logits",
-        source=SOURCE,
         start=y[k],
         start_latex=r"y_k",
         steps=(
             Step(sp.exp(z[k]) / Sum(sp.exp(z[i]), i), r"= \frac{e^{z_k}}{\sum_{i=1}^K e^{z_i}}", "definition_of_softmax"),
             Step(sp.exp(z[k] - c) / _shifted_partition(c), r"= \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}", "shift_logits"),
         ),
-        result=sp.exp(z[k] - c) / _shifted_partition(c),
         result_latex=r"y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}",
     )
 
 
 def log_softmax() -> Derivation:
     L = sp.log(_shifted_partition(m))
-    return Derivation(
+    return _identity(
         name="log_softmax",
         title="log-softmax with the maximum shifted out",
-        source=SOURCE,
         start=sp.log(y[k]),
         start_latex=r"\ln y_k",
         steps=(
@@ -52,50 +55,44 @@ def log_softmax() -> Derivation:
             Step(z[k] - sp.log(Sum(sp.exp(z[i]), i)), r"= z_k - \ln \sum_{i=1}^K e^{z_i}", "log_of_quotient"),
             Step((z[k] - m) - L, r"= (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}", "shift_logits"),
         ),
-        result=(z[k] - m) - L,
         result_latex=r"\ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}",
     )
 
 
 def log1p_partition() -> Derivation:
     rest = Sum((1 - delta(i, mu)) * sp.exp(z[i] - m), i)
-    return Derivation(
+    return _identity(
         name="log1p_partition",
         title="The shifted partition sum is 1 plus the other terms: evaluate it with log1p",
-        source=SOURCE,
         start=sp.log(_shifted_partition(m)),
         start_latex=r"\ln \sum_{i=1}^K e^{z_i - m}",
         steps=(
             Step(sp.log(1 + rest), r"= \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)", "max_term_is_one"),
         ),
-        result=sp.log(1 + rest),
         result_latex=r"\ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)",
     )
 
 
 def log1p_partition_unshifted() -> Derivation:
     rest = Sum((1 - delta(i, mu)) * sp.exp(z[i]), i)
-    return Derivation(
+    return _identity(
         name="log1p_partition_unshifted",
         title="The same log1p, from the unshifted exponentials (no rounded difference z_i - m)",
-        source=SOURCE,
         start=sp.log(_shifted_partition(m)),
         start_latex=r"\ln \sum_{i=1}^K e^{z_i - m}",
         steps=(
             Step(sp.log(1 + rest / sp.exp(z[mu])),
                  r"= \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)", "max_term_is_one"),
         ),
-        result=sp.log(1 + rest / sp.exp(z[mu])),
         result_latex=r"\ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)",
     )
 
 
 def cross_entropy_soft() -> Derivation:
     L = sp.log(_shifted_partition(m))
-    return Derivation(
+    return _identity(
         name="cross_entropy_soft",
         title="Cross-entropy from log-softmax, as a sum of non-negative terms",
-        source=SOURCE,
         start=E,
         start_latex=r"E",
         steps=(
@@ -105,7 +102,6 @@ def cross_entropy_soft() -> Derivation:
             Step(Sum(t[k] * ((m - z[k]) + L), k), r"= \sum_{k=1}^K t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)",
                  "nonnegative_terms"),
         ),
-        result=Sum(t[k] * ((m - z[k]) + L), k),
         result_latex=r"E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)",
         assumptions=(),
     )
@@ -113,10 +109,9 @@ def cross_entropy_soft() -> Derivation:
 
 def cross_entropy_label() -> Derivation:
     L = sp.log(_shifted_partition(m))
-    return Derivation(
+    return _identity(
         name="cross_entropy_label",
         title="Cross-entropy for a class label gamma",
-        source=SOURCE,
         start=E,
         start_latex=r"E",
         steps=(
@@ -124,30 +119,26 @@ def cross_entropy_label() -> Derivation:
                  "substitution"),
             Step((m - z[gamma]) + L, r"= (m - z_\gamma) + \ln \sum_i e^{z_i - m}", "one_hot_target"),
         ),
-        result=(m - z[gamma]) + L,
         result_latex=r"E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}",
     )
 
 
 def gradient_soft() -> Derivation:
-    return Derivation(
+    return _identity(
         name="gradient_soft",
         title="Gradient for soft targets: only sum_k t_k = 1 is needed",
-        source=SOURCE,
         start=d(E, z[j]),
         start_latex=r"\frac{\partial E}{\partial z_j}",
         steps=(Step(y[j] - t[j], r"= y_j - t_j", "sum_of_targets_is_one"),),
-        result=y[j] - t[j],
         result_latex=r"\frac{\partial E}{\partial z_j} = y_j - t_j",
     )
 
 
 def gradient_label() -> Derivation:
     others = Sum((1 - delta(k, gamma)) * y[k], k)
-    return Derivation(
+    return _identity(
         name="gradient_label",
         title="Gradient for a class label: the label entry without cancellation",
-        source=SOURCE,
         start=d(E, z[j]),
         start_latex=r"\frac{\partial E}{\partial z_j}",
         steps=(
@@ -166,33 +157,29 @@ def gradient_label() -> Derivation:
 def sum_split_at_label() -> Derivation:
     shifted = sp.exp(z[i] - c)
     rest = Sum((1 - delta(i, gamma)) * shifted, i)
-    return Derivation(
+    return _identity(
         name="sum_split_at_label",
         title="The partition sum split into the label's term and the rest",
-        source=SOURCE,
         start=Sum(shifted, i),
         start_latex=r"\sum_{i=1}^K e^{z_i - c}",
         steps=(
             Step(rest + sp.exp(z[gamma] - c), r"= \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}",
                  "kronecker_delta_sifts"),
         ),
-        result=rest + sp.exp(z[gamma] - c),
         result_latex=r"\sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}",
     )
 
 
 def softmax_vjp() -> Derivation:
-    return Derivation(
+    return _identity(
         name="softmax_vjp",
         title="Vector-Jacobian product of softmax without forming the Jacobian",
-        source=SOURCE,
         start=Sum(v[k] * d(y[k], z[j]), k),
         start_latex=r"\sum_{k=1}^K v_k \frac{\partial y_k}{\partial z_j}",
         steps=(
             Step(Sum(v[k] * y[k] * (delta(j, k) - y[j]), k), r"= \sum_{k=1}^K v_k y_k (\delta_{jk} - y_j)", "substitution"),
             Step(y[j] * (v[j] - Sum(v[k] * y[k], k)), r"= y_j \Big(v_j - \sum_{k=1}^K v_k y_k\Big)", "kronecker_delta_sifts"),
         ),
-        result=y[j] * (v[j] - Sum(v[k] * y[k], k)),
         result_latex=r"(v^\top J)_j = y_j (v_j - \langle v, y \rangle)",
     )
 
