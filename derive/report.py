@@ -106,6 +106,7 @@ def _derivation_view(report: DerivationReport) -> dict:
         "name": tex_escape(d.name),
         "title": tex_prose(d.title),
         "source": tex_escape(d.source),
+        "written": "As written in the notes" if "notes" in d.source else "As written",
         "start": d.start_latex,
         "steps": steps,
         "result": d.result_latex,

@@ -77,7 +77,7 @@ def log1p_partition_unshifted() -> Derivation:
     rest = Sum((1 - delta(i, mu)) * sp.exp(z[i]), i)
     return _identity(
         name="log1p_partition_unshifted",
-        title="The same log1p, from the unshifted exponentials (no rounded difference z_i - m)",
+        title=r"The same log1p, from the unshifted exponentials (no rounded difference $z_i - m$)",
         start=sp.log(_shifted_partition(m)),
         start_latex=r"\ln \sum_{i=1}^K e^{z_i - m}",
         steps=(
@@ -111,7 +111,7 @@ def cross_entropy_label() -> Derivation:
     L = sp.log(_shifted_partition(m))
     return _identity(
         name="cross_entropy_label",
-        title="Cross-entropy for a class label gamma",
+        title=r"Cross-entropy for a class label $\gamma$",
         start=E,
         start_latex=r"E",
         steps=(
@@ -126,7 +126,7 @@ def cross_entropy_label() -> Derivation:
 def gradient_soft() -> Derivation:
     return _identity(
         name="gradient_soft",
-        title="Gradient for soft targets: only sum_k t_k = 1 is needed",
+        title=r"Gradient for soft targets: only $\sum_k t_k = 1$ is needed",
         start=d(E, z[j]),
         start_latex=r"\frac{\partial E}{\partial z_j}",
         steps=(Step(y[j] - t[j], r"= y_j - t_j", "sum_of_targets_is_one"),),
