@@ -110,19 +110,21 @@ def _split_header_and_blocks(src: _Source):
     return header, blocks
 
 
+def _first(values: dict, key: str, default: str) -> str:
+    """The value of the first header line with this key, or the default."""
+    return values.get(key, [(default, 0, 0)])[0][0]
+
+
 def _names(src: _Source, header) -> tuple[Names, dict]:
     values: dict[str, list] = {}
     for key, value, line, col in header:
         values.setdefault(key, []).append((value, line, col))
 
-    def single(key, default):
-        return values.get(key, [(default, 0, 0)])[0][0]
-
     roles = {}
     for key, target, default in (("logits", z, "z"), ("targets", t, "t"), ("probabilities", y, "y"),
                                  ("cotangent", v, "v")):
-        roles[single(key, default)] = target
-    scalars = {"K": K, single("loss", "E"): E}
+        roles[_first(values, key, default)] = target
+    scalars = {"K": K, _first(values, "loss", "E"): E}
     indices = {}
     if "indices" in values:
         text, line, col = values["indices"][0]
@@ -132,9 +134,9 @@ def _names(src: _Source, header) -> tuple[Names, dict]:
             indices[name] = _INDEX_NAMES[name]
     else:
         indices = {"i": i, "j": j, "k": k}
-    label = single("label", r"\gamma")
+    label = _first(values, "label", r"\gamma")
     indices[label] = gamma
-    vector = single("vector index", "")
+    vector = _first(values, "vector index", "")
     names = Names(indexed=roles, scalars=scalars, indices=indices,
                   vector_index=indices.get(vector) if vector else None,
                   default_range="range" in values)
@@ -145,9 +147,10 @@ def _names(src: _Source, header) -> tuple[Names, dict]:
     return names, values
 
 
-def _parse(src: _Source, text: str, names: Names, line: int, col: int):
+def _chain(src: _Source, text: str, names: Names, line: int, col: int) -> tuple[list, list]:
+    """The parts of a chain a = b = ... and their (first token, token after) spans."""
     parser = Parser(text, names, line=line, column=col, path=src.path, source_lines=src.lines)
-    return parser
+    return guarded(parser, parser.chain), parser.spans
 
 
 def _formula(src, text, names, line, col) -> sp.Expr:
@@ -155,8 +158,7 @@ def _formula(src, text, names, line, col) -> sp.Expr:
 
 
 def _equation(src, text, names, line, col) -> tuple[sp.Expr, sp.Expr]:
-    parser = _parse(src, text, names, line, col)
-    parts = guarded(parser, parser.chain)
+    parts, _ = _chain(src, text, names, line, col)
     if len(parts) != 2 or parts[0] is None:
         raise src.error("expected one equation 'left = right'", line, col)
     return parts[0], parts[1]
@@ -256,8 +258,9 @@ def parse(text: str, path: str = "<input>") -> Derivation:
     for value, line, col in values.get("let", []):
         if "=" not in value:
             raise src.error("let: needs 'name = expression'", line, col)
-        letter, body = (x.strip() for x in value.split("=", 1))
-        body_col = col + value.index("=") + 1 + (len(value.split("=", 1)[1]) - len(value.split("=", 1)[1].lstrip()))
+        letter, after = value.split("=", 1)
+        letter, body = letter.strip(), after.strip()
+        body_col = col + value.index("=") + 1 + (len(after) - len(after.lstrip()))
         names.abbreviations[letter] = _formula(src, body, names, line, body_col)
         if letter in names.indexed:
             findings.append(Finding("notation", f"'{letter}' names both {letter}_1..{letter}_K and "
@@ -269,8 +272,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         _check_definition(src, value, names, line, col, stated)
     if "result" not in values:
         raise src.error("the header needs 'result: <what the derivation proves>'", 1)
-    value, line, col = values["result"][0]
-    result_lhs, result = _equation(src, value, names, line, col)
+    result_text, line, col = values["result"][0]
+    result_lhs, result = _equation(src, result_text, names, line, col)
     for value, _line, _col in values.get("finding", []):
         kind, _, message = value.partition(":")
         if kind.strip() in _FINDING_KINDS and message.strip():
@@ -281,12 +284,10 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         raise src.error("no formulas: write each step between '$$' and '$$'", len(src.lines))
 
     start, steps = result_lhs, []
-    result_text = values["result"][0][0]
     start_latex = result_text.split("=", 1)[0].strip()
     for math, line, col, annotation, annotation_line in blocks:
-        parser = _parse(src, math, names, line, col)
-        parts = guarded(parser, parser.chain)
-        texts = [src.cut(a, b) for a, b in parser.spans]
+        parts, spans = _chain(src, math, names, line, col)
+        texts = [src.cut(a, b) for a, b in spans]
         lead = math.lstrip()
         if lead.startswith((r"\therefore", r"\because")) and texts:  # the tokenizer skips it; the notes have it
             texts[0] = lead.split(None, 1)[0] + " " + texts[0]
@@ -314,12 +315,12 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         if not names.default_range:
             findings.append(Finding("range", f"the sum over {var} at line {line}, column {col} has no range and "
                                     "the header declares none (range: 1..K); read as 1..K"))
-    name = values.get("name", [(Path(path).stem, 0, 0)])[0][0]
+    name = _first(values, "name", Path(path).stem)
     derivation = Derivation(
-        name=name, title=values.get("title", [(name, 0, 0)])[0][0], start=start, start_latex=start_latex,
-        steps=tuple(steps), result=result, result_latex=values["result"][0][0],
+        name=name, title=_first(values, "title", name), start=start, start_latex=start_latex,
+        steps=tuple(steps), result=result, result_latex=result_text,
         assumptions=tuple(dict.fromkeys(stated)), findings=tuple(findings),
-        source=values.get("source", [(path, 0, 0)])[0][0])
+        source=_first(values, "source", path))
     extra = _scope_findings(derivation)
     return dataclasses.replace(derivation, findings=derivation.findings + tuple(extra)) if extra else derivation
 

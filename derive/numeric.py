@@ -49,10 +49,6 @@ class Point:
     v: tuple = ()
     c: float = 0.0
 
-    @property
-    def m(self):
-        return max(self.z)
-
     def as_dict(self) -> dict:
         out = {
             "K": self.K,
