@@ -101,9 +101,7 @@ def cmd_check(args) -> int:
 def cmd_codegen(args) -> int:
     from pathlib import Path
 
-    from . import codegen
-
-    from . import derivation_file, kernels
+    from . import codegen, derivation_file, kernels
 
     kernels.replace_derivations([derivation_file.load(f) for f in args.files])
     directory = Path(args.output) if args.output else codegen.ROOT / "generated"

@@ -41,7 +41,6 @@ class RenderedKernel:
     signature: str
     doc: list
     body: list
-    verdict: str
 
 
 def derivation_hash(derivation) -> str:
@@ -69,8 +68,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
         if "gamma" in kernel.inputs:
             body.append(f"gamma_flat = gamma + np.arange({head}.shape[0]) * {head}.shape[1]")
             labels[gamma] = "gamma_flat"
-        exprs = [e for e in (kernel.expr, kernel.scatter, kernel.returns) if e is not None]
-        if kernel.shifted or any(mu in e.free_symbols for e in exprs):
+        if any(mu in e.free_symbols for e in kernel.exprs) or kernel.shifted:
             body.append("mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k")
             labels[mu] = "mu_flat"
         if kernel.shifted:
@@ -102,7 +100,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
         f"; at the label: {sp.sstr(kernel.scatter)}" if kernel.scatter is not None else "")]
     doc += [f"Lowered from {src}" for src in kernel.sources]
     doc.append(f"Checker: {verdict.status.value}, assumptions used: {', '.join(verdict.assumptions_used) or 'none'}")
-    return RenderedKernel(kernel.name, ", ".join(args), doc, body, verdict.status.value)
+    return RenderedKernel(kernel.name, ", ".join(args), doc, body)
 
 
 def render() -> str:

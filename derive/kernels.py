@@ -41,10 +41,14 @@ class Kernel:
     returns: sp.Expr | None = None   # a row value handed back (the partition sum, for the fast path)
 
     @property
+    def exprs(self) -> list:
+        """Everything the kernel computes: the vector, and the label entry and row result if any."""
+        return [e for e in (self.expr, self.scatter, self.returns) if e is not None]
+
+    @property
     def shifted(self) -> bool:
         """Whether the kernel reads the row maximum m = z_mu (then it computes it first)."""
-        exprs = [self.expr] + [e for e in (self.scatter, self.returns) if e is not None]
-        return any(m in e.free_symbols for e in exprs)
+        return any(m in e.free_symbols for e in self.exprs)
 
 
 _REPLACED: dict = {}
