@@ -340,9 +340,9 @@ class Emitter:
         if value.kind != "vec":
             raise LoweringError(f"sum of a term free of the summation index: {expr}")
         target = into or self._alloc("row")
+        reduce = self._reduction(body, value.code, target)
         if leave_out is None:
-            self.lines.append(f"np.add.reduce({value.code}, axis=-1, keepdims=True, out={target})"
-                              f"  # {sp.sstr(expr)}")
+            self.lines.append(f"{reduce}  # {sp.sstr(expr)}")
         else:
             flat = self.labels[leave_out]
             saved = self._alloc("row")
@@ -350,7 +350,7 @@ class Emitter:
                 f"# {sp.sstr(expr)}: the sum without the {leave_out} entry, not sum - entry (no cancellation)",
                 f"{saved}[:, 0] = {value.code}.reshape(-1)[{flat}]",
                 f"{value.code}.reshape(-1)[{flat}] = 0.0",
-                f"np.add.reduce({value.code}, axis=-1, keepdims=True, out={target})",
+                reduce,
             ]
             if self._uses[body] > 1:  # the vector is read again later: put the entry back
                 self.lines.append(f"{value.code}.reshape(-1)[{flat}] = {saved}[:, 0]")
@@ -358,6 +358,22 @@ class Emitter:
             self._cache[body.xreplace({self.class_index: leave_out})] = Operand(saved, "row", saved)
         self._release(value, body)
         return Operand(target, "row", None if into else target)
+
+
+    def _reduction(self, body, vec: str, target: str) -> str:
+        """The statement summing vec along the class axis into target.
+
+        A sum of exponentials (a partition sum) divides or is the log of every
+        result, so it is summed faithfully (``_row_sums``, error < 1 ulp); a plain
+        pairwise ``np.add.reduce`` can be off by several ulp.  Other sums (mixed
+        signs, e.g. <v, y>) use the pairwise reduction.
+        """
+        if isinstance(body, sp.exp) or (isinstance(body, sp.Mul) and all(
+                isinstance(f, sp.exp) for f in sp.Mul.make_args(body))):
+            scratch = self._alloc("vec")
+            self._free["vec"].append(scratch)
+            return f"_row_sums({vec}, {target}, {scratch})"
+        return f"np.add.reduce({vec}, axis=-1, keepdims=True, out={target})"
 
 
 #: node type -> the Emitter method that lowers it (the rules of the module docstring)

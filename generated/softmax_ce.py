@@ -120,6 +120,37 @@ def _blocks(n, size):
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
+def _row_sums(v, out, scratch):
+    r"""Row sums of the nonnegative (rows, K) block v into out, faithfully rounded (error < 1 ulp).
+
+    A plain pairwise sum of K terms is off by up to several ulp, and every entry
+    of softmax is divided by it: that alone breaks a 4-ulp bound.  Instead each
+    term is split at a power of two sigma above the row sum (Rump, Ogita and
+    Oishi's ExtractVector): hi = (v + sigma) - sigma is v rounded to a multiple
+    of ulp(sigma), and lo = v - hi is exact.  The hi parts add up exactly in any
+    order, the lo parts are below ulp(sigma) each, so their own rounding errors
+    are negligible, and out = sum(hi) + sum(lo) is rounded once.
+    One sigma for the whole block (cheaper scalar passes) when the row sums are
+    within 2^20 of each other; else one per row.  NaN and inf stay in their rows;
+    a row whose sum is within a factor 4 of overflow gives NaN (the unshifted
+    kernels redo such rows shifted, where sums are at most K).
+    """
+    np.add.reduce(v, axis=-1, keepdims=True, out=out)  # estimate: gives sigma
+    if v.shape[1] <= 2:  # a single addition is already correctly rounded
+        return out
+    sigma = np.ldexp(1.0, np.frexp(out)[1] + 1)  # a power of two > 2 * estimate; inf or NaN in bad rows
+    usable = np.where(out > 0, sigma, np.nan)  # all-zero and NaN rows need no sigma; inf forces one per row
+    top, low = np.fmax.reduce(usable, axis=None), np.fmin.reduce(usable, axis=None)
+    if low >= top * 2.0 ** -20:  # False when no row is usable (NaN) or one overflows (inf)
+        sigma = float(top)
+    np.add(v, sigma, out=scratch)
+    np.subtract(scratch, sigma, out=scratch)  # hi
+    np.add.reduce(scratch, axis=-1, keepdims=True, out=out)  # exact
+    np.subtract(v, scratch, out=scratch)  # lo, exact
+    out += np.add.reduce(scratch, axis=-1, keepdims=True)
+    return out
+
+
 def _needs_shift(total):
     r"""Rows where the unshifted partition sum overflowed, is below 1 (underflow risk) or is NaN."""
     if total.shape[0] <= _FEW:  # a few rows: plain floats are cheaper than array calls
@@ -183,8 +214,9 @@ def _softmax_unshifted(z, out):
     r"""
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
+    v1 = np.empty(z.shape)
     np.exp(z, out=v0)
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(exp(z[_i1]), (_i1, 1, K))
+    _row_sums(v0, r0, v1)  # Sum(exp(z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
         np.multiply(v0, 1.0 / r0, out=out)
     else:
@@ -216,7 +248,7 @@ def _softmax_shifted(z, out):
     np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v3, v2, out=v1)
     np.add(v3, v1, out=v3)
-    np.add.reduce(v3, axis=-1, keepdims=True, out=r0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
+    _row_sums(v3, r0, v0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
         np.multiply(v3, 1.0 / r0, out=out)
     else:
@@ -235,14 +267,14 @@ def _log_softmax_unshifted(z, out):
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
-    r1 = np.empty((z.shape[0], 1))
     v1 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
     np.exp(z, out=v0)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    _row_sums(v0, r0, v1)
     v0.reshape(-1)[mu_flat] = r1[:, 0]
     np.add(r0, r1, out=r1)
     np.subtract(z, m, out=v1)
@@ -284,7 +316,7 @@ def _log_softmax(z, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v3.reshape(-1)[mu_flat]
     v3.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v3, axis=-1, keepdims=True, out=r0)
+    _row_sums(v3, r0, v2)
     np.log1p(r0, out=r0)
     np.subtract(v0, r0, out=out)
 
@@ -300,14 +332,14 @@ def _cross_entropy_soft_unshifted(z, t, out):
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
-    r1 = np.empty((z.shape[0], 1))
     v1 = np.empty(z.shape)
+    r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
     np.exp(z, out=v0)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    _row_sums(v0, r0, v1)
     v0.reshape(-1)[mu_flat] = r1[:, 0]
     np.add(r0, r1, out=r1)
     np.subtract(m, z, out=v1)
@@ -352,7 +384,7 @@ def _cross_entropy_soft(z, t, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v1.reshape(-1)[mu_flat]
     v1.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v1, axis=-1, keepdims=True, out=r0)
+    _row_sums(v1, r0, v3)
     np.log1p(r0, out=r0)
     np.add(v0, r0, out=v0)
     np.multiply(v0, t, out=v0)
@@ -371,6 +403,7 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
     r0 = np.empty((z.shape[0], 1))
+    v1 = np.empty(z.shape)
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
     r3 = np.empty((z.shape[0], 1))
@@ -378,7 +411,7 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    _row_sums(v0, r0, v1)
     v0.reshape(-1)[mu_flat] = r1[:, 0]
     np.add(r0, r1, out=r1)
     r2[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
@@ -424,7 +457,7 @@ def _cross_entropy_label(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r2[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r1)
+    _row_sums(v0, r1, v2)
     np.log1p(r1, out=r1)
     np.add(r0, r1, out=out)
 
@@ -439,6 +472,7 @@ def _gradient_label_unshifted(z, gamma, out):
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
+    v1 = np.empty(z.shape)
     r1 = np.empty((z.shape[0], 1))
     r2 = np.empty((z.shape[0], 1))
     r3 = np.empty((z.shape[0], 1))
@@ -446,7 +480,7 @@ def _gradient_label_unshifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[gamma_flat]
     v0.reshape(-1)[gamma_flat] = 0.0
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)
+    _row_sums(v0, r0, v1)
     v0.reshape(-1)[gamma_flat] = r1[:, 0]
     np.add(r0, r1, out=r2)
     np.divide(r0, r2, out=r3)
@@ -491,7 +525,7 @@ def _gradient_label_shifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
     r1[:, 0] = v3.reshape(-1)[gamma_flat]
     v3.reshape(-1)[gamma_flat] = 0.0
-    np.add.reduce(v3, axis=-1, keepdims=True, out=r0)
+    _row_sums(v3, r0, v2)
     v3.reshape(-1)[gamma_flat] = r1[:, 0]
     np.add(r0, r1, out=r2)
     np.divide(r0, r2, out=r3)

@@ -1,5 +1,7 @@
 """The generated NumPy functions against independent references: finite differences and mpmath."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -83,6 +85,52 @@ def test_accuracy_against_mpmath(dtype, scale, classes):
     assert row.ulps.pop("all_finite")
     for name, err in row.ulps.items():
         assert err <= 4, f"{name}: {err:.2f} ulp"
+
+
+@pytest.mark.parametrize("scale, classes, rows", [(10, 1000, 10), (10, 10, 400)])
+def test_accuracy_where_a_pairwise_partition_sum_broke_the_bound(scale, classes, rows):
+    # These logits gave 4.6 and 4.1 ulp when the partition sum was a plain pairwise np.add.reduce
+    row = accuracy(g, np.float64, scale, classes, rows=rows, seed=7)
+    row.ulps.pop("all_finite")
+    assert max(row.ulps.values()) <= 4, row.ulps
+
+
+@st.composite
+def nonnegative_blocks(draw):
+    rows, k = draw(st.integers(1, 6)), draw(st.integers(1, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    spread = draw(st.sampled_from([1.0, 10.0, 300.0]))
+    shift = draw(st.sampled_from([0.0, -700.0, 690.0]))
+    block = np.exp(np.clip(rng.standard_normal((rows, k)) * spread + shift, -800.0, 709.0))
+    block[rng.random((rows, k)) < draw(st.sampled_from([0.0, 0.3]))] = 0.0
+    return block
+
+
+@settings(max_examples=300, deadline=None)
+@given(nonnegative_blocks())
+def test_partition_sums_are_faithfully_rounded(block):
+    with np.errstate(all="ignore"):  # as inside the kernels: overflow is detected, not warned about
+        got = g._row_sums(block, np.empty((block.shape[0], 1)), np.empty_like(block))[:, 0]
+    for value, row in zip(got, block):
+        try:
+            exact = math.fsum(row)  # correctly rounded
+        except OverflowError:
+            exact = math.inf
+        if exact > np.finfo(np.float64).max / 4:
+            # near overflow the split point overflows: NaN, which the unshifted kernels redo shifted
+            assert np.isnan(value) or value == exact or abs(value - exact) <= np.spacing(exact), (value, exact)
+        else:
+            assert abs(value - exact) <= np.spacing(exact), (value, exact)
+
+
+def test_partition_sums_keep_nan_and_inf_in_their_rows():
+    block = np.exp(np.random.default_rng(1).standard_normal((4, 50)))
+    block[1, 3], block[2, 7] = np.nan, np.inf
+    with np.errstate(all="ignore"):
+        got = g._row_sums(block, np.empty((4, 1)), np.empty_like(block))[:, 0]
+    assert np.isnan(got[1]) and not np.isfinite(got[2])
+    assert abs(got[0] - math.fsum(block[0])) <= np.spacing(got[0])
+    assert abs(got[3] - math.fsum(block[3])) <= np.spacing(got[3])
 
 
 def test_accuracy_check_catches_a_one_ulp_bias():
