@@ -364,15 +364,16 @@ class Emitter:
         """The statement summing vec along the class axis into target.
 
         A sum of exponentials (a partition sum) divides or is the log of every
-        result, so it is summed faithfully (``_row_sums``, error < 1 ulp); a plain
-        pairwise ``np.add.reduce`` can be off by several ulp.  Other sums (mixed
-        signs, e.g. <v, y>) use the pairwise reduction.
+        result, so for a float64 result it is summed faithfully (``_row_sums``,
+        error < 1 ulp); a plain pairwise ``np.add.reduce`` can be off by several
+        ulp.  For a float32 result the pairwise float64 sum is already 2^29 times
+        finer than needed.  Other sums (mixed signs, e.g. <v, y>) are pairwise.
         """
         if isinstance(body, sp.exp) or (isinstance(body, sp.Mul) and all(
                 isinstance(f, sp.exp) for f in sp.Mul.make_args(body))):
             scratch = self._alloc("vec")
             self._free["vec"].append(scratch)
-            return f"_row_sums({vec}, {target}, {scratch})"
+            return f"_row_sums({vec}, {target}, {scratch}, faithful=out.dtype == np.float64)"
         return f"np.add.reduce({vec}, axis=-1, keepdims=True, out={target})"
 
 

@@ -36,6 +36,7 @@ __all__ = ["softmax", "log_softmax", "softmax_jacobian", "softmax_vjp", "cross_e
 _BLOCK = 1 << 15  # elements per row block: the block's buffers stay in cache
 _MAX = np.finfo(np.float64).max
 _FEW = 16  # row counts below which checks run on Python floats
+_SCALAR_SIGMA = 1 << 12  # block sizes from which _row_sums tries one split point for all rows
 
 
 def _eye(size):
@@ -120,7 +121,7 @@ def _blocks(n, size):
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
-def _row_sums(v, out, scratch):
+def _row_sums(v, out, scratch, faithful=True):
     r"""Row sums of the nonnegative (rows, K) block v into out, faithfully rounded (error < 1 ulp).
 
     A plain pairwise sum of K terms is off by up to several ulp, and every entry
@@ -131,18 +132,21 @@ def _row_sums(v, out, scratch):
     order, the lo parts are below ulp(sigma) each, so their own rounding errors
     are negligible, and out = sum(hi) + sum(lo) is rounded once.
     One sigma for the whole block (cheaper scalar passes) when the row sums are
-    within 2^20 of each other; else one per row.  NaN and inf stay in their rows;
+    within 2^20 of each other (and the block is large enough for that to pay);
+    else one per row.  faithful=False: the pairwise sum only (for float32
+    results, where its error is far below an ulp).  NaN and inf stay in their rows;
     a row whose sum is within a factor 4 of overflow gives NaN (the unshifted
     kernels redo such rows shifted, where sums are at most K).
     """
     np.add.reduce(v, axis=-1, keepdims=True, out=out)  # estimate: gives sigma
-    if v.shape[1] <= 2:  # a single addition is already correctly rounded
+    if not faithful or v.shape[1] <= 2:  # a single addition is already correctly rounded
         return out
     sigma = np.ldexp(1.0, np.frexp(out)[1] + 1)  # a power of two > 2 * estimate; inf or NaN in bad rows
-    usable = np.where(out > 0, sigma, np.nan)  # all-zero and NaN rows need no sigma; inf forces one per row
-    top, low = np.fmax.reduce(usable, axis=None), np.fmin.reduce(usable, axis=None)
-    if low >= top * 2.0 ** -20:  # False when no row is usable (NaN) or one overflows (inf)
-        sigma = float(top)
+    if v.size >= _SCALAR_SIGMA:
+        usable = np.where(out > 0, sigma, np.nan)  # all-zero and NaN rows need no sigma; inf forces one per row
+        top, low = np.fmax.reduce(usable, axis=None), np.fmin.reduce(usable, axis=None)
+        if low >= top * 2.0 ** -20:  # False when no row is usable (NaN) or one overflows (inf)
+            sigma = float(top)
     np.add(v, sigma, out=scratch)
     np.subtract(scratch, sigma, out=scratch)  # hi
     np.add.reduce(scratch, axis=-1, keepdims=True, out=out)  # exact
@@ -216,7 +220,7 @@ def _softmax_unshifted(z, out):
     r0 = np.empty((z.shape[0], 1))
     v1 = np.empty(z.shape)
     np.exp(z, out=v0)
-    _row_sums(v0, r0, v1)  # Sum(exp(z[_i1]), (_i1, 1, K))
+    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)  # Sum(exp(z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
         np.multiply(v0, 1.0 / r0, out=out)
     else:
@@ -248,7 +252,7 @@ def _softmax_shifted(z, out):
     np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
     np.multiply(v3, v2, out=v1)
     np.add(v3, v1, out=v3)
-    _row_sums(v3, r0, v0)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
+    _row_sums(v3, r0, v0, faithful=out.dtype == np.float64)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
         np.multiply(v3, 1.0 / r0, out=out)
     else:
@@ -274,7 +278,7 @@ def _log_softmax_unshifted(z, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r0, v1)
+    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
     v0.reshape(-1)[mu_flat] = r1[:, 0]
     np.add(r0, r1, out=r1)
     np.subtract(z, m, out=v1)
@@ -316,7 +320,7 @@ def _log_softmax(z, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v3.reshape(-1)[mu_flat]
     v3.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v3, r0, v2)
+    _row_sums(v3, r0, v2, faithful=out.dtype == np.float64)
     np.log1p(r0, out=r0)
     np.subtract(v0, r0, out=out)
 
@@ -339,7 +343,7 @@ def _cross_entropy_soft_unshifted(z, t, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r0, v1)
+    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
     v0.reshape(-1)[mu_flat] = r1[:, 0]
     np.add(r0, r1, out=r1)
     np.subtract(m, z, out=v1)
@@ -384,7 +388,7 @@ def _cross_entropy_soft(z, t, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v1.reshape(-1)[mu_flat]
     v1.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v1, r0, v3)
+    _row_sums(v1, r0, v3, faithful=out.dtype == np.float64)
     np.log1p(r0, out=r0)
     np.add(v0, r0, out=v0)
     np.multiply(v0, t, out=v0)
@@ -411,7 +415,7 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r0, v1)
+    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
     v0.reshape(-1)[mu_flat] = r1[:, 0]
     np.add(r0, r1, out=r1)
     r2[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
@@ -457,7 +461,7 @@ def _cross_entropy_label(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
     r2[:, 0] = v0.reshape(-1)[mu_flat]
     v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r1, v2)
+    _row_sums(v0, r1, v2, faithful=out.dtype == np.float64)
     np.log1p(r1, out=r1)
     np.add(r0, r1, out=out)
 
@@ -480,7 +484,7 @@ def _gradient_label_unshifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
     r1[:, 0] = v0.reshape(-1)[gamma_flat]
     v0.reshape(-1)[gamma_flat] = 0.0
-    _row_sums(v0, r0, v1)
+    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
     v0.reshape(-1)[gamma_flat] = r1[:, 0]
     np.add(r0, r1, out=r2)
     np.divide(r0, r2, out=r3)
@@ -525,7 +529,7 @@ def _gradient_label_shifted(z, gamma, out):
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
     r1[:, 0] = v3.reshape(-1)[gamma_flat]
     v3.reshape(-1)[gamma_flat] = 0.0
-    _row_sums(v3, r0, v2)
+    _row_sums(v3, r0, v2, faithful=out.dtype == np.float64)
     v3.reshape(-1)[gamma_flat] = r1[:, 0]
     np.add(r0, r1, out=r2)
     np.divide(r0, r2, out=r3)
