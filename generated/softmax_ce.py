@@ -37,7 +37,6 @@ _BLOCK = 1 << 15  # elements per row block: the block's buffers stay in cache
 _MAX = np.finfo(np.float64).max
 _FEW = 16  # row counts below which checks run on Python floats
 _FEW_TERMS = 64  # block sizes up to which _row_sums adds Python floats
-_SHORT_ROW = 64  # class counts below which rows are summed by a matrix product
 _SCALAR_SIGMA = 1 << 12  # block sizes from which _row_sums tries one split point for all rows
 
 
@@ -145,26 +144,37 @@ def _row_sums(v, out, scratch, faithful=True):
     _sum_along_rows(v, out)  # estimate: gives sigma
     if not faithful or v.shape[1] <= 2:  # a single addition is already correctly rounded
         return out
-    sigma = np.ldexp(1.0, np.frexp(out)[1] + 1)  # a power of two > 2 * estimate; inf or NaN in bad rows
-    if v.size >= _SCALAR_SIGMA:
-        usable = np.where(out > 0, sigma, np.nan)  # all-zero and NaN rows need no sigma; inf forces one per row
-        top, low = np.fmax.reduce(usable, axis=None), np.fmin.reduce(usable, axis=None)
-        if low >= top * 2.0 ** -20:  # False when no row is usable (NaN) or one overflows (inf)
-            sigma = float(top)
+    top, low = (out.max(), out.min()) if v.size >= _SCALAR_SIGMA else (1.0, 0.0)
+    if 0.0 < low and top <= low * 2.0 ** 20 and top <= _MAX / 4:  # NaN fails every comparison
+        sigma = 2.0 ** (int(np.frexp(top)[1]) + 1)  # a power of two > 2 * every estimate
+    else:  # one per row; inf (overflow) or NaN in the bad rows, which stays there
+        sigma = np.ldexp(1.0, np.frexp(out)[1] + 1)
     np.add(v, sigma, out=scratch)
     np.subtract(scratch, sigma, out=scratch)  # hi
     _sum_along_rows(scratch, out)  # exact, in any order
     np.subtract(v, scratch, out=scratch)  # lo, exact
-    out += _sum_along_rows(scratch, np.empty_like(out))
+    out += _sum_along_rows(scratch, np.empty_like(out)).reshape(out.shape)
     return out
 
 
 def _sum_along_rows(v, out):
-    """Pairwise row sums; for short rows a product with a ones vector, as np.add.reduce
-    pays about 2 ns per entry there in per-row overhead (7x the product)."""
-    if v.shape[1] < _SHORT_ROW:
-        return np.matmul(v, np.ones((v.shape[1], 1)), out=out)
+    """Row sums of v into the (rows, 1) out.  For a block of several rows, a product
+    with a ones vector: BLAS's matrix-vector kernel is 1.7x (long rows) to 7x (short
+    rows) cheaper than np.add.reduce along the last axis, and accurate enough for
+    what this is used for (an estimate, sums that are exact in any order, sums whose
+    error is negligible).  A single long row would be a dot product, which OpenBLAS
+    splits over threads that then slow down every later pass: np.add.reduce there."""
+    if v.shape[0] > 1 and v.size <= _BLOCK:
+        return np.matmul(v, _ones(v.shape[1]), out=out.reshape(-1))
     return np.add.reduce(v, axis=-1, keepdims=True, out=out)
+
+
+def _ones(size, _last=[np.ones(0)]):
+    if _last[0].size != size:
+        ones = np.ones(size)
+        ones.flags.writeable = False
+        _last[0] = ones
+    return _last[0]
 
 
 def _row_sums_compensated(v, out):
