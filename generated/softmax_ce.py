@@ -264,7 +264,8 @@ def _softmax_unshifted(z, out):
     np.exp(z, out=v0)
     _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)  # Sum(exp(z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
-        np.multiply(v0, 1.0 / r0, out=out)
+        np.multiply(v0, 1.0 / r0, out=v0)
+        np.copyto(out, v0, casting='same_kind')
     else:
         np.divide(v0, r0, out=out)
     return r0
@@ -296,7 +297,8 @@ def _softmax_shifted(z, out):
     np.add(v3, v1, out=v3)
     _row_sums(v3, r0, v0, faithful=out.dtype == np.float64)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
-        np.multiply(v3, 1.0 / r0, out=out)
+        np.multiply(v3, 1.0 / r0, out=v3)
+        np.copyto(out, v3, casting='same_kind')
     else:
         np.divide(v3, r0, out=out)
 
@@ -532,7 +534,8 @@ def _gradient_label_unshifted(z, gamma, out):
     np.divide(r0, r2, out=r3)
     np.negative(r3, out=r3)
     if out.dtype == np.float32:
-        np.multiply(v0, 1.0 / r2, out=out)
+        np.multiply(v0, 1.0 / r2, out=v0)
+        np.copyto(out, v0, casting='same_kind')
     else:
         np.divide(v0, r2, out=out)
     out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
@@ -577,7 +580,8 @@ def _gradient_label_shifted(z, gamma, out):
     np.divide(r0, r2, out=r3)
     np.negative(r3, out=r3)
     if out.dtype == np.float32:
-        np.multiply(v3, 1.0 / r2, out=out)
+        np.multiply(v3, 1.0 / r2, out=v3)
+        np.copyto(out, v3, casting='same_kind')
     else:
         np.divide(v3, r2, out=out)
     out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
