@@ -362,15 +362,14 @@ class Emitter:
         self._release(value, body)
         return Operand(target, "row", None if into else target)
 
-
     def _reduction(self, body, vec: str, target: str) -> str:
         """The statement summing vec along the class axis into target.
 
         A sum of exponentials (a partition sum) divides or is the log of every
         result, so for a float64 result it is summed faithfully (``_row_sums``,
         error < 1 ulp); a plain pairwise ``np.add.reduce`` can be off by several
-        ulp.  For a float32 result the pairwise float64 sum is already 2^29 times
-        finer than needed.  Other sums (mixed signs, e.g. <v, y>) are pairwise.
+        ulp.  For a float32 result a plain float64 sum is already thousands of
+        times finer than needed.  Other sums (mixed signs, e.g. <v, y>) are pairwise.
         """
         if isinstance(body, sp.exp) or (isinstance(body, sp.Mul) and all(
                 isinstance(f, sp.exp) for f in sp.Mul.make_args(body))):

@@ -153,7 +153,7 @@ def _row_sums(v, out, scratch, faithful=True):
     np.subtract(scratch, sigma, out=scratch)  # hi
     _sum_along_rows(scratch, out)  # exact, in any order
     np.subtract(v, scratch, out=scratch)  # lo, exact
-    out += _sum_along_rows(scratch, np.empty_like(out)).reshape(out.shape)
+    out += _sum_along_rows(scratch, np.empty_like(out))
     return out
 
 
@@ -165,7 +165,8 @@ def _sum_along_rows(v, out):
     error is negligible).  A single long row would be a dot product, which OpenBLAS
     splits over threads that then slow down every later pass: np.add.reduce there."""
     if v.shape[0] > 1 and v.size <= _BLOCK:
-        return np.matmul(v, _ones(v.shape[1]), out=out.reshape(-1))
+        np.matmul(v, _ones(v.shape[1]), out=out[:, 0])  # a view even when out is strided
+        return out
     return np.add.reduce(v, axis=-1, keepdims=True, out=out)
 
 
