@@ -124,6 +124,14 @@ def test_partition_sums_are_faithfully_rounded(block):
             assert abs(value - exact) <= np.spacing(exact), (value, exact)
 
 
+@pytest.mark.parametrize("rows", [1, 4])  # 21 terms: on Python floats; 84 terms: on arrays
+def test_partition_sums_keep_terms_below_half_an_ulp(rows):
+    # 1 + 20 * 2^-53 = 1 + 10 * 2^-52 exactly; adding the tiny terms one by one to 1 gives 1.0
+    block = np.array([[1.0] + [2.0**-53] * 20] * rows)
+    got = g._row_sums(block, np.empty((rows, 1)), np.empty_like(block))[:, 0]
+    assert got.tolist() == [1.0 + 10 * 2.0**-52] * rows
+
+
 def test_partition_sums_keep_nan_and_inf_in_their_rows():
     block = np.exp(np.random.default_rng(1).standard_normal((4, 50)))
     block[1, 3], block[2, 7] = np.nan, np.inf
