@@ -134,7 +134,7 @@ def _row_sums(v, out, scratch, faithful=True):
     are negligible, and out = sum(hi) + sum(lo) is rounded once.
     One sigma for the whole block (cheaper scalar passes) when the row sums are
     within 2^20 of each other (and the block is large enough for that to pay);
-    else one per row.  faithful=False: the pairwise sum only (for float32
+    else one per row.  faithful=False: the plain float64 sum only (for float32
     results, where its error is far below an ulp).  NaN and inf stay in their rows;
     a row whose sum is within a factor 4 of overflow gives NaN (the unshifted
     kernels redo such rows shifted, where sums are at most K).
@@ -171,6 +171,7 @@ def _sum_along_rows(v, out):
 
 
 def _ones(size, _last=[np.ones(0)]):
+    """A read-only ones vector of this size, kept from the last call (every block of a call has the same K)."""
     if _last[0].size != size:
         ones = np.ones(size)
         ones.flags.writeable = False
