@@ -15,7 +15,7 @@ from typing import Callable
 
 import sympy as sp
 
-from .notation import K, gamma, m, mu, t, z
+from .notation import K, gamma, m, mu, rewrite_outside_derivatives, t, z
 
 
 @dataclass(frozen=True)
@@ -29,25 +29,21 @@ class Assumption:
     rewrite: Callable[[sp.Expr], sp.Expr] | None = field(default=None, compare=False)
 
 
-def _targets_sum_to_one(expr: sp.Expr) -> sp.Expr:
-    return expr.replace(
-        lambda e: isinstance(e, sp.Sum)
-        and len(e.limits) == 1
-        and e.limits[0][1:] == (1, K)
-        and e.function == t[e.limits[0][0]],
-        lambda e: sp.Integer(1),
-    )
+def _outside_derivatives(query, value):
+    """A rewrite that leaves unevaluated derivatives (and their variables) alone."""
+    return lambda expr: rewrite_outside_derivatives(expr, query, value)
 
 
-def _one_hot(expr: sp.Expr) -> sp.Expr:
-    return expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and e.base == t,
-        lambda e: sp.KroneckerDelta(e.indices[0], gamma),
-    )
+_targets_sum_to_one = _outside_derivatives(
+    lambda e: isinstance(e, sp.Sum) and len(e.limits) == 1 and e.limits[0][1:] == (1, K)
+    and e.function == t[e.limits[0][0]],
+    lambda e: sp.Integer(1))
 
+_one_hot = _outside_derivatives(
+    lambda e: isinstance(e, sp.Indexed) and e.base == t,
+    lambda e: sp.KroneckerDelta(e.indices[0], gamma))
 
-def _max_at_mu(expr: sp.Expr) -> sp.Expr:
-    return expr.xreplace({m: z[mu]})
+_max_at_mu = _outside_derivatives(lambda e: e == m, lambda e: z[mu])
 
 
 REGISTRY: dict[str, Assumption] = {
@@ -100,12 +96,19 @@ def ordered(names) -> tuple[str, ...]:
 
 
 def draw_targets(names: frozenset[str], size: int, gamma_value: int | None, rng: random.Random):
-    """Random targets t_1..t_size that satisfy exactly the given assumptions."""
+    """Random targets t_1..t_size that satisfy exactly the given assumptions, and nothing more.
+
+    Under "the targets sum to one" alone they are sometimes a probability vector
+    and sometimes have negative entries: nothing else is assumed, so a step
+    that needs t_k >= 0 must not pass.  Rationals, so the sum is exactly one.
+    """
     if "one_hot" in names:
-        return [1 if c == gamma_value else 0 for c in range(1, size + 1)]
+        return [1 if n == gamma_value else 0 for n in range(1, size + 1)]
     if "targets_sum_to_one" in names:
-        # rationals, so that "sums to one" holds exactly, not to rounding
-        raw = [Fraction(rng.randint(1, 1000)) for _ in range(size)]
-        total = sum(raw)
-        return [r / total for r in raw]
+        if rng.random() < 0.5:
+            raw = [Fraction(rng.randint(1, 1000)) for _ in range(size)]
+            total = sum(raw)
+            return [r / total for r in raw]
+        rest = [Fraction(rng.randint(-1000, 2000), 1000) for _ in range(size - 1)]
+        return rest + [1 - sum(rest)]
     return [rng.uniform(-1.0, 2.0) for _ in range(size)]

@@ -29,10 +29,11 @@ from sympy.polys.polyerrors import BasePolynomialError
 from . import assumptions as assumption_registry
 from . import numeric
 from .derivation import Case, Derivation, Finding, Step, check_expression
+from .notation import E, c, t, v
 from .errors import DerivationError, EvaluationError
 from .justifications import REGISTRY as JUSTIFICATIONS
 from .normal_form import Context, proves_equal, rebuild
-from .verdicts import Counterexample, Status, Verdict
+from .verdicts import Counterexample, Status, Verdict, format_value, worst
 
 #: seconds one claim may spend in SymPy before it is called undecided
 STEP_TIME_LIMIT = 20.0
@@ -40,9 +41,16 @@ STEP_TIME_LIMIT = 20.0
 #: SymPy failures we have seen and contain, each reported by name, never as a proof:
 #: StopIteration from simplify on Sums (sympy issue 14570), RecursionError on deep
 #: trees, NotImplementedError for unsupported operations, polynomial errors from
-#: together/fraction on non-polynomial atoms.
-SYMPY_FAILURES = (StopIteration, RecursionError, NotImplementedError, BasePolynomialError)
-NUMERIC_FAILURES = (EvaluationError, ZeroDivisionError, OverflowError)
+#: together/fraction on non-polynomial atoms, ValueError (e.g. "Can't calculate
+#: derivative wrt ..."), TypeError (a relational with no truth value) and
+#: ZeroDivisionError / OverflowError from exact arithmetic on huge numbers.
+SYMPY_FAILURES = (StopIteration, RecursionError, NotImplementedError, BasePolynomialError, ValueError, TypeError,
+                  ZeroDivisionError, OverflowError)
+#: what stops the numeric check as a whole (an unsupported construct, a tree too deep to
+#: evaluate); a point where a side is undefined is skipped inside numeric.search instead
+NUMERIC_FAILURES = (EvaluationError, RecursionError, ValueError, TypeError)
+#: a claim that is not proved is "numeric" only when at least this many points said yes
+MIN_NUMERIC_POINTS = 5
 
 
 class StepTimeout(Exception):
@@ -83,16 +91,6 @@ def _without_implied(names: frozenset[str]) -> tuple[str, ...]:
     return assumption_registry.ordered(names - implied)
 
 
-def _fmt(value) -> str:
-    """A value of a side for messages: 12 digits; complex where a logarithm left the reals."""
-    if isinstance(value, mpmath.mpc) and value.imag != 0:
-        sign = "+" if value.imag >= 0 else "-"
-        return f"{mpmath.nstr(value.real, 12)}{sign}{mpmath.nstr(abs(value.imag), 12)}i"
-    if isinstance(value, mpmath.mpc):
-        value = value.real
-    return mpmath.nstr(mpmath.mpf(value), 12)
-
-
 def _prove(lhs, rhs, names, case) -> tuple[bool, sp.Expr]:
     return proves_equal(lhs, rhs, Context(assumption_registry.closure(names), case))
 
@@ -111,6 +109,21 @@ def missing_assumptions(lhs, rhs, stated: frozenset[str], case: Case | None) -> 
     working = [n for n in candidates if _prove(lhs, rhs, allowed | {n}, case)[0]]
     # keep the weakest: drop any that implies another working one
     return tuple(n for n in working if not (assumption_registry.closure([n]) - {n}) & set(working))
+
+
+def _reads(lhs, rhs) -> tuple[str, ...]:
+    """Which inputs besides the logits the claim reads (to show them with a counterexample)."""
+    atoms = set()
+    for side in (lhs, rhs):
+        atoms |= {a.base for a in side.atoms(sp.Indexed)} | side.free_symbols
+    reads = []
+    if t in atoms or E in atoms:
+        reads.append("t")
+    if v in atoms:
+        reads.append("v")
+    if c in atoms:
+        reads.append("c")
+    return tuple(reads)
 
 
 def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = None,
@@ -136,30 +149,39 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = 
     except StepTimeout:
         blocked = f"the symbolic proof ran out of its {seconds:g} s time limit"
     except SYMPY_FAILURES as exc:
-        blocked = f"SymPy failed during the proof ({type(exc).__name__}: {exc})"
+        blocked = f"SymPy failed during the proof ({type(exc).__name__}: {_first_line(exc)})"
 
-    sample, checked, numeric_error = None, 0, ""
+    found, numeric_error = None, ""
     limit = numeric.CONFIRM_COMBINATIONS if proved else numeric.SEARCH_COMBINATIONS
     try:
         with time_limit(seconds):
-            sample, checked = numeric.search(lhs, rhs, allowed, case, limit=limit)
+            found = numeric.search(lhs, rhs, allowed, case, limit=limit)
     except NUMERIC_FAILURES as exc:
-        numeric_error = f"numeric evaluation failed: {exc}"
+        numeric_error = f"numeric evaluation failed ({type(exc).__name__}: {_first_line(exc)})"
     except StepTimeout:
         numeric_error = f"numeric evaluation ran out of its {seconds:g} s time limit"
+    checked = found.checked if found else 0
+    skipped = found.skipped if found else 0
 
     counterexample = None
-    if sample is not None:
-        counterexample = Counterexample(sample.point, _fmt(sample.lhs), _fmt(sample.rhs), case.label if case else None)
+    if found is not None and found.sample is not None:
+        sample = found.sample
+        counterexample = Counterexample(sample.point, format_value(sample.lhs), format_value(sample.rhs),
+                                        case.label if case else None, _reads(lhs, rhs))
+    counts = dict(points_checked=checked, points_skipped=skipped)
 
     if proved and used is not None:
         if counterexample is not None:
             return Verdict(Status.UNDECIDED, counterexample=counterexample, method="symbolic+numeric",
                            message="the symbolic proof and the numeric check disagree; this is a checker bug, please report it",
-                           points_checked=checked)
-        note = f"; numeric check skipped: {numeric_error}" if numeric_error else f"; confirmed at {checked} points"
+                           **counts)
+        unconfirmed = numeric_error or ("" if checked else found.why_unconfirmed())
+        if unconfirmed:
+            note = f"not confirmed numerically: {unconfirmed}"
+        else:
+            note = f"confirmed at {checked} points" + (f" ({skipped} skipped where a side is undefined)" if skipped else "")
         return Verdict(Status.PROVED, _without_implied(used), method="symbolic",
-                       message=f"proved for symbolic K{note}", points_checked=checked)
+                       message=f"proved symbolically for all K; {note}", unconfirmed=unconfirmed, **counts)
 
     missing = ()
     if not blocked:
@@ -177,15 +199,23 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = 
     if counterexample is not None:
         return Verdict(Status.REFUTED, counterexample=counterexample, method="numeric",
                        message=f"refuted at {counterexample.describe()}.{hint}", residual=residual,
-                       points_checked=checked, missing_assumptions=missing)
-    if numeric_error:
-        why = blocked or f"no symbolic proof (left over: {residual})"
-        return Verdict(Status.UNDECIDED, method="none", message=f"{why}; {numeric_error}.{hint}", residual=residual,
-                       missing_assumptions=missing)
-    why = blocked or f"no symbolic proof found; what is left after normalising: {residual}"
-    return Verdict(Status.NUMERIC, method="numeric", points_checked=checked, residual=residual,
-                   message=f"holds at all {checked} sampled points (K = 1..7) but is not proved: {why}.{hint}",
-                   missing_assumptions=missing)
+                       missing_assumptions=missing, hint=hint, **counts)
+    why = blocked or f"no symbolic proof (left over: {residual})"
+    if numeric_error or checked < MIN_NUMERIC_POINTS:
+        evidence = numeric_error or (found.why_unconfirmed() if not checked else
+                                     f"only {checked} sampled points could be evaluated ({skipped} skipped)")
+        return Verdict(Status.UNDECIDED, method="none", message=f"{why}; {evidence}.{hint}", residual=residual,
+                       missing_assumptions=missing, hint=hint, **counts)
+    skipped_note = f", {skipped} skipped where a side is undefined" if skipped else ""
+    return Verdict(Status.NUMERIC, method="numeric", residual=residual,
+                   message=f"holds at all {checked} sampled points (K = 1..12 and three values up to 50"
+                           f"{skipped_note}) but is not proved: {why}.{hint}",
+                   missing_assumptions=missing, hint=hint, **counts)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
 
 
 # ---------------------------------------------------------------------------
@@ -207,7 +237,9 @@ class ResultReport:
 
     expr: sp.Expr
     latex: str
-    reached: bool
+    #: the chain's last line = the stated result (proved equal, not textually equal)
+    reached: Verdict
+    #: start = result, re-derived by SymPy from the definitions alone
     rederived: Verdict
 
 
@@ -220,18 +252,43 @@ class DerivationReport:
 
     @property
     def status(self) -> Status:
-        worst = max((s.verdict.status for s in self.steps), key=lambda s: s.rank)
-        return worst
+        """The one verdict on the whole derivation (see `failures` for what makes it fail).
+
+        A derivation is proved only when every step is proved, its last line is
+        proved equal to its stated result, and the independent re-derivation
+        does not refute that result.
+        """
+        statuses = [s.verdict.status for s in self.steps] + [self.result.reached.status]
+        if self.result.rederived.status is Status.REFUTED:
+            statuses.append(Status.REFUTED)
+        return worst(statuses)
+
+    def passed(self, allow_numeric: bool = False) -> bool:
+        """Pass/fail, the same for the exit code, JSON, text and report."""
+        ok = {Status.PROVED, Status.NUMERIC} if allow_numeric else {Status.PROVED}
+        return self.status in ok
+
+    def failures(self, allow_numeric: bool = False) -> list[str]:
+        """Why the derivation does not pass, one short reason each (empty when it passes)."""
+        ok = {Status.PROVED, Status.NUMERIC} if allow_numeric else {Status.PROVED}
+        out = [f"step {s.index} is {s.verdict.status.value}" for s in self.steps if s.verdict.status not in ok]
+        if self.result.reached.status not in ok:
+            out.append(f"the last line is not shown to equal the stated result ({self.result.reached.status.value})")
+        if self.result.rederived.status is Status.REFUTED:
+            out.append("the independent re-derivation refutes the stated result")
+        return out
 
 
 def _combine(verdicts: list[Verdict]) -> Verdict:
-    worst = max(verdicts, key=lambda v: v.status.rank)
-    if worst.status is not Status.PROVED:
-        return worst
+    worst_one = max(verdicts, key=lambda v: v.status.rank)
+    if worst_one.status is not Status.PROVED:
+        return worst_one
     used = frozenset().union(*(v.assumptions_used for v in verdicts))
+    unconfirmed = "; ".join(v.unconfirmed for v in verdicts if v.unconfirmed)
     return Verdict(Status.PROVED, _without_implied(used), method="symbolic",
                    message="proved in every case; " + "; ".join(v.message for v in verdicts),
-                   points_checked=sum(v.points_checked for v in verdicts))
+                   points_checked=sum(v.points_checked for v in verdicts),
+                   points_skipped=sum(v.points_skipped for v in verdicts), unconfirmed=unconfirmed)
 
 
 @dataclass(frozen=True)
@@ -244,30 +301,49 @@ class Claim:
     findings: tuple[Finding, ...] = ()
 
 
-def derivation_claims(derivation: Derivation) -> list[Claim]:
-    """Pair every step with what it must equal, following the chain, the cases and lemmas."""
+def walk(derivation: Derivation) -> tuple[list[Claim], tuple[tuple[sp.Expr, Case | None], ...]]:
+    """Pair every step with what it must equal, and find the chain's last line(s).
+
+    A step continues the chain (the previous line, or the last line of its
+    case), except: a side result (``lhs``) is checked on its own; a step that
+    restates the start (a second attempt, the start under a case) is compared
+    with the start; the first step after a case split is compared with the
+    last line of every case (also when it restates the start, if it says it
+    combines the cases).  The last lines are the chain's end, or the last
+    line of each case when the derivation ends inside a split (none when no
+    step ever continues from the start).
+    """
     claims: list[Claim] = []
-    chain = derivation.start
+    chain, moved = derivation.start, False
     open_cases: dict[Case, sp.Expr] = {}
     for number, step in enumerate(derivation.steps, start=1):
         findings: list[Finding] = []
         if step.lhs is not None:
             against = ((step.lhs, step.case),)
         elif step.case is not None:
-            against = ((open_cases.get(step.case, chain), step.case),)
+            previous = derivation.start if step.restates else open_cases.get(step.case, chain)
+            against = ((previous, step.case),)
             open_cases[step.case] = step.expr
-        elif open_cases:
+        elif open_cases and (JUSTIFICATIONS[step.justification].merges_cases or not step.restates):
             against = tuple((prev, case) for case, prev in open_cases.items())
             if not JUSTIFICATIONS[step.justification].merges_cases:
                 findings.append(Finding("justification", f"step {number} follows a case split but is not "
                                         "justified as combining the cases", number))
             findings.extend(_coverage_findings(list(open_cases), number))
-            open_cases, chain = {}, step.expr
+            open_cases, chain, moved = {}, step.expr, True
         else:
-            against = ((chain, None),)
-            chain = step.expr
+            against = ((derivation.start if step.restates else chain, None),)
+            open_cases, chain, moved = {}, step.expr, True
         claims.append(Claim(number, step, against, tuple(findings)))
-    return claims
+    if open_cases:
+        ends = tuple((expr, case) for case, expr in open_cases.items())
+    else:
+        ends = ((chain, None),) if moved else ()
+    return claims, ends
+
+
+def derivation_claims(derivation: Derivation) -> list[Claim]:
+    return walk(derivation)[0]
 
 
 def check_claim(derivation: Derivation, claim: Claim) -> StepReport:
@@ -283,21 +359,28 @@ def check_step(derivation: Derivation, number: int) -> StepReport:
     return check_claim(derivation, derivation_claims(derivation)[number - 1])
 
 
+def _reached(derivation: Derivation, ends) -> Verdict:
+    """Whether the chain's last line(s) equal the stated result, under what the derivation states anywhere."""
+    if not ends:
+        return Verdict(Status.UNDECIDED, method="none",
+                       message="no step continues the derivation from its start, so nothing reaches the result")
+    stated = frozenset(derivation.assumptions).union(*(derivation.stated_assumptions(s) for s in derivation.steps))
+    verdicts = [check_equal(expr, derivation.result, stated, case) for expr, case in ends]
+    return verdicts[0] if len(verdicts) == 1 else _combine(verdicts)
+
+
 def check_derivation(derivation: Derivation) -> DerivationReport:
     reports: list[StepReport] = []
     findings: list[Finding] = list(derivation.findings)
-    reached = False
-    for claim in derivation_claims(derivation):
+    claims, ends = walk(derivation)
+    for claim in claims:
         report = check_claim(derivation, claim)
         reports.append(report)
         findings.extend(claim.findings)
         findings.extend(_assumption_findings(claim.index, claim.step, report.verdict))
-        step = claim.step
-        if step.lhs is None and step.case is None and rebuild(step.expr) == rebuild(derivation.result):
-            reached = True
     rederived = check_equal(derivation.start, derivation.result,
                             frozenset(derivation.assumptions) | _used_anywhere(reports))
-    result = ResultReport(derivation.result, derivation.result_latex, reached, rederived)
+    result = ResultReport(derivation.result, derivation.result_latex, _reached(derivation, ends), rederived)
     return DerivationReport(derivation, tuple(reports), result, tuple(findings))
 
 

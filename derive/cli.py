@@ -87,15 +87,13 @@ def cmd_list(args) -> int:
 def cmd_check(args) -> int:
     from .checker import check_derivation
     from .presentation import to_json_data, to_text
-    from .verdicts import Status
 
     reports = [check_derivation(d) for d in _select(args.names, args.include_all)]
     if args.json:
-        print(json.dumps(to_json_data(reports), indent=2, ensure_ascii=False))
+        print(json.dumps(to_json_data(reports, args.allow_numeric), indent=2, ensure_ascii=False))
     else:
-        print(to_text(reports))
-    ok = {Status.PROVED, Status.NUMERIC} if args.allow_numeric else {Status.PROVED}
-    return 0 if all(s.verdict.status in ok for r in reports for s in r.steps) else 1
+        print(to_text(reports, args.allow_numeric))
+    return 0 if all(r.passed(args.allow_numeric) for r in reports) else 1
 
 
 def cmd_codegen(args) -> int:

@@ -54,6 +54,9 @@ class Step:
     assumptions: tuple[str, ...] = ()
     lhs: sp.Expr | None = None
     note: str = ""
+    #: the formula starts again from the derivation's start (a second attempt, or the start
+    #: under a case): it is compared with the start, not with the line before it
+    restates: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Derivation:
     findings: tuple[Finding, ...] = ()
     source: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    #: what the derivation calls the notation's quantities, e.g. {"z": "o", "y": "p", "E": "L"}
+    names: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
         validate(self)

@@ -293,7 +293,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
             texts[0] = lead.split(None, 1)[0] + " " + texts[0]
         notes = _annotation(src, annotation, annotation_line)
         case = _case(src, notes["case"], names, annotation_line) if notes["case"] else None
-        lemma = None if parts[0] is None or _restates(parts[0], start, case) else parts[0]
+        restates = parts[0] is not None and _restates(parts[0], start, case)
+        lemma = None if parts[0] is None or restates else parts[0]
         pairs = list(zip(parts[1:], texts[1:]))
         if parts[0] is not None and pairs:  # the step's LaTeX keeps its left side, as the notes write it
             pairs[0] = (pairs[0][0], texts[0] + " " + pairs[0][1])
@@ -306,7 +307,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
             if boxed and len(pairs) == 1:
                 latex = r"\boxed{" + latex + "}"
             reason = reasons[0] if len(reasons) == 1 else reasons[n]
-            steps.append(Step(expr, latex, reason, case=case, assumptions=notes["assume"], lhs=lemma))
+            steps.append(Step(expr, latex, reason, case=case, assumptions=notes["assume"], lhs=lemma,
+                              restates=restates and n == 0))
             if lemma is not None:
                 lemma = expr
     if not steps:
@@ -316,11 +318,15 @@ def parse(text: str, path: str = "<input>") -> Derivation:
             findings.append(Finding("range", f"the sum over {var} at line {line}, column {col} has no range and "
                                     "the header declares none (range: 1..K); read as 1..K"))
     name = _first(values, "name", Path(path).stem)
+    label = _first(values, "label", r"\gamma")
+    display = {"z": _first(values, "logits", "z"), "t": _first(values, "targets", "t"),
+               "y": _first(values, "probabilities", "y"), "v": _first(values, "cotangent", "v"),
+               "E": _first(values, "loss", "E"), "gamma": label.lstrip("\\")}
     derivation = Derivation(
         name=name, title=_first(values, "title", name), start=start, start_latex=start_latex,
         steps=tuple(steps), result=result, result_latex=result_text,
         assumptions=tuple(dict.fromkeys(stated)), findings=tuple(findings),
-        source=_first(values, "source", path))
+        source=_first(values, "source", path), names=display)
     extra = _scope_findings(derivation)
     return dataclasses.replace(derivation, findings=derivation.findings + tuple(extra)) if extra else derivation
 

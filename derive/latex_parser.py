@@ -84,7 +84,10 @@ class Names:
 
 _DOTS = sp.Symbol("__dots__")
 _FUNCTIONS = {r"\ln": sp.log, r"\log": sp.log, r"\exp": sp.exp}
-_OPEN = {"(": ")", "[": "]", r"\{": r"\}", r"\lbrack": r"\rbrack", r"\langle": r"\rangle", "|": "|"}
+_OPEN = {"(": ")", "[": "]", r"\{": r"\}", r"\lbrack": r"\rbrack", r"\langle": r"\rangle", "|": "|",
+         r"\lvert": r"\rvert", r"\vert": r"\vert"}
+#: delimiters whose content is an absolute value, not a parenthesised expression
+_ABSOLUTE = {"|", r"\lvert", r"\vert"}
 
 
 class Parser:
@@ -270,10 +273,28 @@ class Parser:
             value = self.expression()
             self.expect("}")
             return value
-        tok = self.advance()
+        tok = self.tok
         if tok.kind == "num":
-            return sp.Integer(int(tok.text)) if tok.text.isdigit() else sp.Float(tok.text)
+            self._one_token_number(tok)
+            self.advance()
+            return sp.Integer(int(tok.text))
+        self.advance()
         return self.name(tok)
+
+    def _one_token_number(self, tok: Token) -> None:
+        """An unbraced script is one token to TeX, and a number token is one digit: refuse '^12'."""
+        if len(tok.text) > 1:
+            raise self.error(f"TeX reads the unbraced '{tok.text}' here as '{tok.text[0]}' followed by "
+                             f"'{tok.text[1:]}'; write {{{tok.text}}} if that is what is meant", tok)
+
+    def fraction_argument(self) -> sp.Expr:
+        """An argument of \\frac: braced, or one token as TeX takes it (\\frac12 is 1/2, one digit each)."""
+        tok = self.tok
+        if tok.kind == "num" and len(tok.text) > 1:
+            rest = tok.text[1:]
+            self.tokens[self.pos] = Token("num" if rest[0].isdigit() else "char", rest, tok.line, tok.column + 1)
+            return sp.Integer(int(tok.text[0]))
+        return self.script()
 
     def summation(self) -> sp.Expr:
         start = self.advance()
@@ -344,28 +365,6 @@ class Parser:
             n += 1
         return False
 
-    def _is_argument_label(self) -> bool:
-        n, depth = self.pos, 0
-        while n < len(self.tokens):
-            text = self.tokens[n].text
-            depth += text == "("
-            depth -= text == ")"
-            if depth == 0:
-                return False
-            if text in (",", r"\vec") and depth == 1:
-                return True
-            n += 1
-        return False
-
-    def _skip_group(self) -> None:
-        depth = 0
-        while True:
-            text = self.advance().text
-            depth += text == "("
-            depth -= text == ")"
-            if depth == 0:
-                return
-
     def group(self) -> sp.Expr:
         opener = self.advance().text
         closer = "}" if opener == "{" else _OPEN[opener]
@@ -373,7 +372,7 @@ class Parser:
         self.skip_sizing()
         if self.at(closer) or (opener == "(" and self.at(")")):
             self.advance()
-            return value
+            return sp.Abs(value) if opener in _ABSOLUTE else value
         raise self.error(f"expected '{closer}' to close '{opener}', found '{self.tok.text}'")
 
     def subscripted(self, tok: Token) -> sp.Expr:
@@ -389,15 +388,106 @@ class Parser:
             index = self.subscript_indices()
             if len(index) != 1:
                 raise self.error(f"'{letter}' takes one index, got {len(index)}", tok)
-            return self.names.indexed[letter][index[0]]
+            return self.applied(tok, self.names.indexed[letter][index[0]])
         if letter in self.names.abbreviations:
             return self.names.abbreviations[letter]
         return self.name(tok)
+
+    # -- function application: E(\vec y, \vec t), y_k(\vec z) -----------------------------
+    def applied(self, head: Token, value: sp.Expr) -> sp.Expr:
+        """`value` followed by a parenthesised list of variables is the quantity written as a function.
+
+        ``E(\\vec y, \\vec t)``, ``E(z_j)`` and ``y_k(\\vec z)`` name what the
+        quantity depends on; they are the quantity itself, not a product.  A list
+        naming a variable the quantity does not depend on is refused (it is not
+        clear what is meant).  Anything else in the parentheses (``y_j(1 - y_j)``)
+        is a genuine product, read as such by the caller.
+        """
+        if not self.at("("):
+            return value
+        found = self._argument_list()
+        if found is None:
+            return value
+        bases, after = found
+        depends = self._depends_on(value)
+        wrong = [b for b in bases if b not in depends]
+        if wrong:
+            named = ", ".join(sorted({str(self._letter_of(b)) for b in wrong}))
+            what = (f"depends only on {', '.join(sorted(str(self._letter_of(b)) for b in depends))}" if depends
+                    else "is not a function of anything")
+            raise self.error(f"'{head.text}(...)' reads as a function of {named}, but {head.text} {what}; "
+                             rf"for a product write {head.text} \cdot (...)", head)
+        self.pos = after
+        return value
+
+    def _depends_on(self, value) -> set:
+        """The variables a quantity of the notation is a function of."""
+        from .notation import E as loss, t as targets, y as probabilities, z as logits
+
+        if value == loss:
+            return {logits, probabilities, targets}
+        if isinstance(value, sp.Indexed) and value.base == probabilities:
+            return {logits}
+        return set()
+
+    def _letter_of(self, base) -> str:
+        return next((letter for letter, b in self.names.indexed.items() if b == base), str(base))
+
+    def _argument_list(self):
+        """(the variables named, position after ')') when the parentheses hold only variables, else None.
+
+        A variable is a letter of the notation alone (z), with a subscript (z_j,
+        z_{j}) or under \\vec / \\mathbf / \\boldsymbol / \\bm; \\dots may stand
+        between them.  Unclosed parentheses are not an argument list (the
+        product reading then reports the missing ')').
+        """
+        items, current, n, depth = [], [], self.pos + 1, 0
+        while True:
+            tok = self.tokens[n]
+            if tok.kind == "end":
+                raise self.error("this '(' is never closed")
+            if tok.text == "{":
+                depth += 1
+            elif tok.text == "}":
+                depth -= 1
+            elif depth == 0 and tok.text in (",", ")"):
+                items.append(current)
+                current = []
+                if tok.text == ")":
+                    break
+                n += 1
+                continue
+            elif depth == 0 and tok.text == "(":
+                return None
+            current.append(tok.text)
+            n += 1
+        bases = []
+        for item in items:
+            if item in ([r"\dots"], [r"\ldots"], [r"\cdots"]):
+                continue
+            base = self._variable(item)
+            if base is None:
+                return None
+            bases.append(base)
+        return (bases, n + 1) if bases else None
+
+    def _variable(self, item: list):
+        if item and item[0] in (r"\vec", r"\mathbf", r"\boldsymbol", r"\bm"):
+            item = [x for x in item[1:] if x not in "{}"]
+        letter = item[0] if item else None
+        if letter not in self.names.indexed:
+            return None
+        rest = item[1:]
+        if rest and (rest[0] != "_" or len(rest) < 2):
+            return None
+        return self.names.indexed[letter]
 
     def subscript_indices(self) -> list:
         """_k, _{k}, _{jk}, _{j,k}, _1, _{j\\gamma}: a list of index expressions."""
         if not self.at("{"):
             tok = self.advance()
+            if tok.kind == "num":
+                self._one_token_number(tok)
             return [self.index_value(tok)]
         self.advance()
         out = []
@@ -433,10 +523,7 @@ class Parser:
 
     def name(self, tok: Token) -> sp.Expr:
         if tok.text in self.names.scalars:
-            value = self.names.scalars[tok.text]
-            if value.name == "E" and self.at("(") and self._is_argument_label():
-                self._skip_group()  # E(\vec{y}, \vec{t}): the loss with its arguments named
-            return value
+            return self.applied(tok, self.names.scalars[tok.text])
         if tok.text in self.names.indices:
             return self.names.indices[tok.text]
         known = sorted(set(self.names.indexed) | set(self.names.scalars) | set(self.names.indices)
@@ -454,7 +541,7 @@ class Parser:
             fn = _FUNCTIONS[text]
             if self.at("^"):
                 raise self.error(f"powers of {text} are not supported; write ({text} x)^n")
-            return fn(self.function_argument())
+            return fn(self.function_argument(text))
         if text in (r"\boxed", r"\vec", r"\mathbf", r"\bm", r"\boldsymbol"):
             self.advance()
             if text == r"\mathbf" and self.at("{") and self.peek().text == "1":
@@ -489,14 +576,40 @@ class Parser:
             return self.group()
         raise self.error(f"unknown command '{text}'")
 
-    def function_argument(self) -> sp.Expr:
-        """\\ln(x), \\ln \\left(x\\right), \\ln{x}, \\ln x_k (one power)."""
+    def function_argument(self, name: str) -> sp.Expr:
+        """The argument of \\ln, \\log or \\exp.
+
+        Parenthesised (``\\ln(x)``, ``\\ln\\left(x\\right)``, ``\\ln{x}``), a
+        fraction, a sum (which extends over the product after it), or else the
+        product of plain factors that follows: ``\\ln x y`` is ln(xy), as most
+        readers and SymPy's own parser take it.  A fraction, parenthesis or
+        function written right after such an unparenthesised argument could be
+        inside the logarithm or outside it: that is refused, not guessed.
+        """
         self.skip_sizing()
         if self.at("(", "[", "{", r"\{"):
             return self.group()
-        if self.at(r"\frac"):
-            return self.fraction()
-        return self.factor()
+        if self.at(r"\sum"):
+            return self.factor()
+        if self.at(r"\frac", r"\dfrac", r"\tfrac"):
+            value = self.fraction()
+        else:
+            value = self.factor()
+            while self._starts_plain_factor():
+                value = value * self.factor()
+        if self.starts_factor() or self.at(r"\left"):
+            raise self.error(f"unclear whether '{self.tok.text}' belongs inside {name}: write "
+                             f"{name}\\left(...\\right) around the whole argument, or put a \\cdot before what "
+                             "is outside it")
+        return value
+
+    def _starts_plain_factor(self) -> bool:
+        """A letter, a number or a declared name: what may follow inside an unparenthesised argument."""
+        tok = self.tok
+        if tok.kind in ("letter", "num"):
+            return True
+        return tok.kind == "cmd" and (tok.text in self.names.indexed or tok.text in self.names.scalars
+                                      or tok.text in self.names.indices or tok.text in self.names.abbreviations)
 
     def fraction(self) -> sp.Expr:
         self.advance()
@@ -504,8 +617,8 @@ class Parser:
             return self.partial()
         if self.at("{") and self.peek().text == "d" and "d" not in self.names.scalars and self._is_leibniz():
             return self.partial(marker="d")
-        numerator = self.script()
-        denominator = self.script()
+        numerator = self.fraction_argument()
+        denominator = self.fraction_argument()
         return numerator / denominator
 
     def _is_leibniz(self) -> bool:

@@ -33,7 +33,7 @@ import sympy as sp
 
 from . import assumptions as assumption_registry
 from .derivation import Case
-from .notation import K, unfold_all, unfold_E, y, z
+from .notation import K, is_index, m, mu, t, unfold_all, unfold_E, v, y, z
 
 MAX_PASSES = 8
 
@@ -95,18 +95,30 @@ def apply_equal_case(expr: sp.Expr, case: Case | None) -> sp.Expr:
     return expr.xreplace({case.left: case.right})
 
 
-def evaluate_derivatives(expr: sp.Expr) -> sp.Expr:
-    """Evaluate every Derivative; y and E unfold first where they depend on the variable."""
+def evaluate_derivatives(expr: sp.Expr, ctx: Context) -> sp.Expr:
+    """Evaluate every Derivative whose variables are logits, probabilities, targets or cotangents.
+
+    What depends on the variable is unfolded first: y and E for a logit, E for
+    a probability (E as a function of y) or a target.  The row maximum m is
+    max_k z_k, so it is not a constant for a logit: under ``max_at_mu`` it is
+    z_mu (almost everywhere), otherwise the derivative is left unevaluated,
+    which blocks a proof.  Any other variable (K, an index, a constant) also
+    leaves the derivative as it is.
+    """
 
     def evaluate(node: sp.Derivative) -> sp.Expr:
         result = node.expr
         for var, count in node.variable_count:
-            if isinstance(var, sp.Indexed) and var.base == z:
+            if not (isinstance(var, sp.Indexed) and var.base in (z, y, t, v)):
+                return node
+            if var.base == z:
                 result = unfold_all(result)
-            elif isinstance(var, sp.Indexed) and var.base == y:
+                if m in result.free_symbols:
+                    if "max_at_mu" not in ctx.assumptions:
+                        return node
+                    result = result.xreplace({m: z[mu]})
+            elif var.base in (y, t):
                 result = unfold_E(result)
-            else:
-                return node  # unknown variable: stays, and blocks a proof
             result = sp.diff(result, var, count)
         return result
 
@@ -195,7 +207,7 @@ def apply_unequal(expr: sp.Expr, ctx: Context) -> sp.Expr:
 def _height(expr: sp.Expr) -> int:
     """Nesting depth of sums inside expr (0 when there is none)."""
     if isinstance(expr, sp.Sum):
-        return 1 + _height(expr.function)
+        return len(expr.limits) + _height(expr.function)
     return max((_height(a) for a in expr.args if isinstance(a, sp.Expr)), default=0)
 
 
@@ -210,13 +222,77 @@ def canonical_index(summand: sp.Expr, var: sp.Symbol) -> sp.Symbol:
         level += 1
 
 
-def _in_range(index, ctx: Context, bound: frozenset) -> bool:
+def provably_at_most(a: sp.Expr, b: sp.Expr) -> bool:
+    """True when a <= b for every number of classes K >= 1 (a and b polynomials in K only).
+
+    Writing K = 1 + s, b - a is a polynomial in s >= 0; nonnegative coefficients
+    prove it nonnegative.  Anything else (another symbol, a non-polynomial) is
+    not proved, which only ever blocks a rewrite.
+    """
+    gap = sp.expand(sp.sympify(b) - sp.sympify(a))
+    if gap.free_symbols - {K}:
+        return False
+    s = sp.Dummy("s", integer=True, nonnegative=True)
+    try:
+        poly = sp.Poly(sp.expand(gap.xreplace({K: 1 + s})), s)
+    except sp.PolynomialError:
+        return False
+    return all(coeff >= 0 for coeff in poly.all_coeffs())
+
+
+def in_class_range(index, ctx: Context, bound: dict) -> bool:
+    """Whether ``index`` provably lies in 1..K.
+
+    A bound index lies in its own summation range, so it qualifies when that
+    range is inside 1..K; a free index qualifies only under ``index_range`` and
+    only if it denotes an index (an integer symbol: c, m or E never do); the
+    number 1 always does (K >= 1).  Nothing else is assumed.
+    """
     if index in bound:
-        return True
-    return isinstance(index, sp.Symbol) and "index_range" in ctx.assumptions
+        lower, upper = bound[index]
+        return provably_at_most(1, lower) and provably_at_most(upper, K)
+    if is_index(index):
+        return "index_range" in ctx.assumptions
+    return index == 1
 
 
-def _normalise_sum(summand: sp.Expr, var: sp.Symbol, ctx: Context, bound: frozenset) -> sp.Expr:
+#: at most this many boundary terms are split off a sum over a range other than 1..K
+MAX_BOUNDARY_TERMS = 3
+
+
+def split_range(summand: sp.Expr, var: sp.Symbol, lower, upper):
+    """sum_{var=lower}^{upper} f as sum_{var=1}^{K} f plus or minus boundary terms, or None.
+
+    Valid when both limits are 1 or K shifted by a small integer and the range
+    can never be reversed by more than one (an empty sum is 0; a reversed
+    range is empty, whereas the splitting identity follows Karr's convention,
+    which differs from "empty" only when a range is reversed by two or more).
+    """
+    low, high = sp.expand(lower - 1), sp.expand(upper - K)
+    if not (low.is_Integer and high.is_Integer):
+        return None
+    low, high = int(low), int(high)
+    if low - high > 1 or abs(low) > MAX_BOUNDARY_TERMS or abs(high) > MAX_BOUNDARY_TERMS:
+        return None
+
+    def at(n):
+        return summand.xreplace({var: n})
+
+    extra = sp.Integer(0)
+    extra -= sp.Add(*[at(sp.Integer(n)) for n in range(1, low + 1)])       # 1..low left out
+    extra += sp.Add(*[at(sp.Integer(n)) for n in range(low + 1, 1)])       # low+1..0 added
+    extra += sp.Add(*[at(K + n) for n in range(1, high + 1)])              # K+1..K+high added
+    extra -= sp.Add(*[at(K + n) for n in range(high + 1, 1)])              # K+high+1..K left out
+    return extra
+
+
+def _normalise_sum(summand: sp.Expr, var: sp.Symbol, lower, upper, ctx: Context, bound: dict) -> sp.Expr:
+    if (lower, upper) != (1, K):
+        extra = split_range(summand, var, lower, upper)
+        if extra is None:  # kept whole: only its bound index is made canonical
+            new = canonical_index(summand, var)
+            return sp.Sum(summand.xreplace({var: new}), (new, lower, upper))
+        return _normalise_sum(summand, var, 1, K, ctx, bound) + extra
     total = sp.Integer(0)
     for term in sp.Add.make_args(sp.expand(summand)):
         free, dependent = [], []
@@ -228,7 +304,7 @@ def _normalise_sum(summand: sp.Expr, var: sp.Symbol, ctx: Context, bound: frozen
             if isinstance(factor, sp.KroneckerDelta):
                 a, b = factor.args[:2]
                 other = b if a == var else a if b == var else None
-                if other is not None and other != var and _in_range(other, ctx, bound):
+                if other is not None and var not in other.free_symbols and in_class_range(other, ctx, bound):
                     rest = [f for f in dependent if f is not factor]
                     sifted = sp.Mul(*rest).xreplace({var: other})
                     break
@@ -243,19 +319,25 @@ def _normalise_sum(summand: sp.Expr, var: sp.Symbol, ctx: Context, bound: frozen
     return total
 
 
-def normalise_sums(expr: sp.Expr, ctx: Context, bound: frozenset = frozenset()) -> sp.Expr:
-    """Sums split over +, free factors out, deltas sifted, bound index renamed canonically."""
+def normalise_sums(expr: sp.Expr, ctx: Context, bound: dict | None = None) -> sp.Expr:
+    """Sums split over +, free factors out, deltas sifted, bound index renamed canonically.
+
+    ``bound`` maps each enclosing sum's index to its range.  A sum with several
+    limits (SymPy merges directly nested sums into one) is normalised one limit
+    at a time, innermost first, without building nested ``Sum`` objects again
+    (which SymPy would merge back: the recursion would never end).
+    """
+    bound = bound or {}
     if not isinstance(expr, sp.Expr) or not expr.args or isinstance(expr, sp.Indexed):
         return expr
     if isinstance(expr, sp.Sum):
-        if len(expr.limits) > 1:
-            inner = sp.Sum(expr.function, *expr.limits[:-1])
-            return normalise_sums(sp.Sum(inner, expr.limits[-1]), ctx, bound)
-        var, lower, upper = expr.limits[0]
-        summand = normalise_sums(expr.function, ctx, bound | {var})
-        if (lower, upper) != (1, K):
-            return sp.Sum(summand, (var, lower, upper))
-        return _normalise_sum(summand, var, ctx, bound)
+        limits = list(expr.limits)
+        scope = {**bound, **{var: (lower, upper) for var, lower, upper in limits}}
+        result = normalise_sums(expr.function, ctx, scope)
+        for n, (var, lower, upper) in enumerate(limits):
+            outer = {**bound, **{v: (lo, hi) for v, lo, hi in limits[n + 1:]}}
+            result = _normalise_sum(result, var, lower, upper, ctx, outer)
+        return result
     if isinstance(expr, sp.Derivative):
         return expr
     return expr.func(*[normalise_sums(a, ctx, bound) for a in expr.args])
@@ -272,7 +354,7 @@ def apply_assumptions(expr: sp.Expr, ctx: Context) -> sp.Expr:
 def normal_form(expr: sp.Expr, ctx: Context) -> sp.Expr:
     """The normal form of expr under ctx (see the module docstring for the rules)."""
     e = apply_equal_case(rename_bound(rebuild(expr)), ctx.case)
-    e = evaluate_derivatives(e)
+    e = evaluate_derivatives(e, ctx)
     e = unfold_all(e)
     e = piecewise_to_deltas(e, ctx)
     for _ in range(MAX_PASSES):

@@ -133,3 +133,22 @@ def free_indices(*exprs) -> list:
     for e in exprs:
         found |= walk(e, frozenset())
     return sorted(found, key=str)
+
+
+def rewrite_outside_derivatives(expr: sp.Basic, query, value) -> sp.Basic:
+    """expr with every node matching query replaced by value(node), top down, except inside a Derivative.
+
+    An assumption such as t_k = delta_{k gamma} says something about values,
+    not about the variable a derivative is taken with respect to: rewriting
+    d/dt_j into d/d delta_{j gamma} is meaningless (SymPy raises ValueError).
+    """
+    if isinstance(expr, sp.Derivative):
+        return expr
+    if query(expr):
+        return value(expr)
+    if not isinstance(expr, sp.Basic) or not expr.args:
+        return expr
+    args = [rewrite_outside_derivatives(a, query, value) for a in expr.args]
+    if all(new is old for new, old in zip(args, expr.args)):
+        return expr
+    return expr.func(*args)

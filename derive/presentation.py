@@ -27,16 +27,19 @@ def step_dict(report) -> dict:
     }
 
 
-def derivation_dict(report: DerivationReport) -> dict:
+def derivation_dict(report: DerivationReport, allow_numeric: bool = False) -> dict:
     d = report.derivation
     return {
         "name": d.name,
         "title": d.title,
         "status": report.status.value,
+        "passed": report.passed(allow_numeric),
+        "failures": report.failures(allow_numeric),
         "result": {
             "latex": report.result.latex,
             "sympy": sp.sstr(report.result.expr),
-            "reached_by_steps": report.result.reached,
+            "reached_by_steps": report.result.reached.status is Status.PROVED,
+            "reached": report.result.reached.as_dict(),
             "rederived": report.result.rederived.as_dict(),
         },
         "steps": [step_dict(s) for s in report.steps],
@@ -52,11 +55,14 @@ def counts(reports) -> dict:
     return out
 
 
-def to_json_data(reports) -> dict:
-    return {"derivations": [derivation_dict(r) for r in reports], "summary": counts(reports)}
+def to_json_data(reports, allow_numeric: bool = False) -> dict:
+    summary = counts(reports)
+    summary["derivations_passed"] = sum(r.passed(allow_numeric) for r in reports)
+    summary["derivations_failed"] = len(reports) - summary["derivations_passed"]
+    return {"derivations": [derivation_dict(r, allow_numeric) for r in reports], "summary": summary}
 
 
-def to_text(reports) -> str:
+def to_text(reports, allow_numeric: bool = False) -> str:
     lines: list[str] = []
     for r in reports:
         d = r.derivation
@@ -68,18 +74,29 @@ def to_text(reports) -> str:
             used = ", ".join(v.assumptions_used) or "-"
             lines.append(f"  {s.index:>2} {MARKS[v.status]} {v.status.value:<9} {s.step.justification}{case}; uses: {used}")
             lines.append(f"       {s.step.latex}")
-            if v.status is not Status.PROVED:
-                lines.append(f"       {v.message}")
+            if v.status is not Status.PROVED or v.unconfirmed:
+                lines.append(f"       {v.explain(d.names)}")
         res = r.result
-        lines.append(f"  result {res.latex}: reached by the steps: {'yes' if res.reached else 'no'}; "
+        lines.append(f"  result {res.latex}: reached by the steps: {_yes_no(res.reached)}; "
                      f"independent SymPy re-derivation: {res.rederived.status.value}")
+        if res.reached.status is not Status.PROVED:
+            lines.append(f"       {res.reached.explain(d.names)}")
         if r.findings:
             lines.append("  findings about the notes:")
             for f in r.findings:
                 where = f" (step {f.step})" if f.step else ""
                 lines.append(f"    - [{f.kind}]{where} {f.message}")
+        failures = r.failures(allow_numeric)
+        lines.append(f"  verdict: {'PASS' if not failures else 'FAIL: ' + '; '.join(failures)}")
         lines.append("")
     c = counts(reports)
     total = sum(c.values())
-    lines.append(f"summary: {len(reports)} derivation(s), {total} steps: " + ", ".join(f"{n} {k}" for k, n in c.items()))
+    passed = sum(r.passed(allow_numeric) for r in reports)
+    lines.append(f"summary: {len(reports)} derivation(s), {passed} pass, {len(reports) - passed} fail; "
+                 f"{total} steps: " + ", ".join(f"{n} {k}" for k, n in c.items()))
     return "\n".join(lines)
+
+
+def _yes_no(verdict) -> str:
+    return {Status.PROVED: "yes", Status.NUMERIC: "numerically only", Status.REFUTED: "no"}.get(
+        verdict.status, "undecided")

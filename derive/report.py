@@ -110,7 +110,8 @@ def _derivation_view(report: DerivationReport) -> dict:
         "start": d.start_latex,
         "steps": steps,
         "result": d.result_latex,
-        "reached": report.result.reached,
+        "reached": report.result.reached.status is Status.PROVED,
+        "passed": report.passed(),
         "rederived_mark": MARKS[report.result.rederived.status],
         "rederived": report.result.rederived.status.value,
         "rederived_used": tex_escape(", ".join(report.result.rederived.assumptions_used) or "none"),
@@ -123,20 +124,17 @@ def _derivation_view(report: DerivationReport) -> dict:
 
 
 def overall_verdict(reports: list[DerivationReport]) -> str:
-    """The report's headline, computed from the route results (never pasted)."""
-    routes = [r for r in reports if r.derivation.name in ("route1", "route2")]
-    every_step = all(s.verdict.status is Status.PROVED for r in reports for s in r.steps)
-    proved_routes = [r for r in routes if r.result.reached and r.result.rederived.status is Status.PROVED
-                     and all(s.verdict.status is Status.PROVED for s in r.steps)]
-    if len(routes) == 2 and len(proved_routes) == 2:
-        head = r"Both routes prove $\partial E/\partial z_j = y_j - t_j$ for symbolic $K$"
-    elif routes:
-        names = ", ".join(r.derivation.name for r in routes if r not in proved_routes)
-        head = r"Not every route is proved (" + tex_escape(names) + ")"
-    else:
-        head = "Checked derivations"
-    tail = "; every step is proved." if every_step else "; some steps are not proved (see below)."
-    return head + tail
+    """The report's headline, from the one pass/fail definition (DerivationReport.passed)."""
+    failed = [r for r in reports if not r.passed()]
+    if not reports:
+        return "No derivation was checked."
+    if not failed:
+        return (f"All {len(reports)} derivations pass: every step is proved and each last line is proved "
+                "equal to the stated result." if len(reports) > 1 else
+                "The derivation passes: every step is proved and its last line is proved equal to the stated result.")
+    parts = [r"\texttt{" + tex_escape(r.derivation.name) + "}: " + tex_escape("; ".join(r.failures()))
+             for r in failed]
+    return f"{len(failed)} of {len(reports)} derivations fail. " + "; ".join(parts) + "."
 
 
 @dataclass(frozen=True)

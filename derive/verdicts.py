@@ -1,17 +1,19 @@
 """Verdicts are values: what the checker concluded about one claim, and why.
 
 A frozen dataclass with a status from a small enum, never a free-form string.
-``proved`` means the normal forms agree for symbolic K (and the numeric check
-agrees too); ``numeric`` means every sampled point agrees but no proof was
-found; ``refuted`` carries a point that really breaks the claim; ``undecided``
-says what stopped the checker (a time limit, a SymPy failure, an expression
-that cannot be evaluated).
+``proved`` means the normal forms agree for symbolic K (and, where some point
+could be evaluated, the numeric check agrees too); ``numeric`` means every
+sampled point agrees but no proof was found; ``refuted`` carries a point that
+really breaks the claim; ``undecided`` says what stopped the checker (a time
+limit, a SymPy failure, an expression that cannot be evaluated).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+import mpmath
 
 from .numeric import Point
 
@@ -28,6 +30,21 @@ class Status(enum.Enum):
         return {"proved": 0, "numeric": 1, "undecided": 2, "refuted": 3}[self.value]
 
 
+def worst(statuses) -> Status:
+    """The worst of some statuses (proved when there are none)."""
+    return max(statuses, key=lambda s: s.rank, default=Status.PROVED)
+
+
+#: how each quantity of the notation is called unless a derivation names it otherwise
+DEFAULT_NAMES = {"z": "z", "t": "t", "y": "y", "v": "v", "c": "c", "E": "E", "K": "K"}
+
+
+def _short(value) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{float(value):.4g}"
+
+
 @dataclass(frozen=True)
 class Counterexample:
     """A point where the two sides differ, with both values (re-evaluating reproduces it)."""
@@ -36,6 +53,8 @@ class Counterexample:
     lhs: str
     rhs: str
     case: str | None = None
+    #: the inputs the claim reads besides the logits ("t", "v", "c"), shown with the point
+    reads: tuple[str, ...] = ("t",)
 
     def as_dict(self) -> dict:
         out = self.point.as_dict()
@@ -44,9 +63,30 @@ class Counterexample:
             out["case"] = self.case
         return out
 
-    def describe(self) -> str:
-        idx = ", ".join(f"{k}={v}" for k, v in self.point.as_dict()["indices"].items())
-        return f"K={self.point.K}" + (f", {idx}" if idx else "") + f": lhs={self.lhs}, rhs={self.rhs}"
+    def describe(self, names: dict | None = None) -> str:
+        """'K=2, j=1, z=(0.41, -1.2), t=(0.5, 0.5): lhs=..., rhs=...' in the derivation's letters."""
+        names = {**DEFAULT_NAMES, **(names or {})}
+        point = self.point
+        parts = [f"{names['K']}={point.K}"]
+        parts += [f"{names.get(str(s), str(s))}={value}"
+                  for s, value in sorted(point.indices.items(), key=lambda kv: str(kv[0]))]
+        vectors = {"z": point.z, "t": point.t, "v": point.v}
+        for base in ("z", "t", "v"):
+            if base == "z" or base in self.reads:
+                parts.append(f"{names[base]}=({', '.join(_short(x) for x in vectors[base])})")
+        if "c" in self.reads:
+            parts.append(f"{names['c']}={_short(point.c)}")
+        return ", ".join(parts) + f": lhs={self.lhs}, rhs={self.rhs}"
+
+
+def format_value(value) -> str:
+    """A side's value for messages: 6 significant digits; complex where a logarithm left the reals."""
+    if isinstance(value, mpmath.mpc) and value.imag != 0:
+        sign = "+" if value.imag >= 0 else "-"
+        return f"{mpmath.nstr(value.real, 6)}{sign}{mpmath.nstr(abs(value.imag), 6)}i"
+    if isinstance(value, mpmath.mpc):
+        value = value.real
+    return mpmath.nstr(mpmath.mpf(value), 6)
 
 
 @dataclass(frozen=True)
@@ -60,10 +100,22 @@ class Verdict:
     points_checked: int = 0
     #: assumptions not stated under which the claim would be proved
     missing_assumptions: tuple[str, ...] = ()
+    #: sampled points skipped because a side has no real value there
+    points_skipped: int = 0
+    #: for a proof: whether some point could be evaluated and agreed; why not, when it could not
+    unconfirmed: str = ""
+    #: what the message adds after the counterexample (a missing assumption)
+    hint: str = ""
 
     @property
     def proved(self) -> bool:
         return self.status is Status.PROVED
+
+    def explain(self, names: dict | None = None) -> str:
+        """The message, with a counterexample written in the derivation's own letters."""
+        if self.status is Status.REFUTED and self.counterexample is not None:
+            return f"refuted at {self.counterexample.describe(names)}.{self.hint}"
+        return self.message
 
     def as_dict(self) -> dict:
         return {
@@ -73,4 +125,7 @@ class Verdict:
             "message": self.message,
             "method": self.method,
             "missing_assumptions": list(self.missing_assumptions),
+            "points_checked": self.points_checked,
+            "points_skipped": self.points_skipped,
+            "numerically_confirmed": self.status is Status.PROVED and not self.unconfirmed,
         }
