@@ -22,7 +22,6 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import mpmath
 import sympy as sp
 from sympy.polys.polyerrors import BasePolynomialError
 
@@ -360,13 +359,30 @@ def check_step(derivation: Derivation, number: int) -> StepReport:
 
 
 def _reached(derivation: Derivation, ends) -> Verdict:
-    """Whether the chain's last line(s) equal the stated result, under what the derivation states anywhere."""
+    """Whether the chain's last line(s) equal the stated result, under what the derivation states anywhere.
+
+    Equal means proved equal, not textually equal.  A last line that still
+    holds a derivative the result does not hold has not reached the result,
+    even though the checker could evaluate that derivative itself: the
+    derivation stopped before doing so (the chain rule written out, say).
+    """
     if not ends:
         return Verdict(Status.UNDECIDED, method="none",
                        message="no step continues the derivation from its start, so nothing reaches the result")
+    pending = set()
+    for expr, _ in ends:
+        pending |= _derivatives(expr) - _derivatives(derivation.result)
+    if pending:
+        shown = ", ".join(sorted(sp.sstr(x) for x in pending))
+        return Verdict(Status.UNDECIDED, method="none",
+                       message=f"the last line still holds {shown}: the derivation stops before computing it")
     stated = frozenset(derivation.assumptions).union(*(derivation.stated_assumptions(s) for s in derivation.steps))
     verdicts = [check_equal(expr, derivation.result, stated, case) for expr, case in ends]
     return verdicts[0] if len(verdicts) == 1 else _combine(verdicts)
+
+
+def _derivatives(expr: sp.Expr) -> set:
+    return {rebuild(x) for x in sp.preorder_traversal(rebuild(expr)) if isinstance(x, sp.Derivative)}
 
 
 def check_derivation(derivation: Derivation) -> DerivationReport:

@@ -340,7 +340,18 @@ def normalise_sums(expr: sp.Expr, ctx: Context, bound: dict | None = None) -> sp
         return result
     if isinstance(expr, sp.Derivative):
         return expr
+    if isinstance(expr, sp.KroneckerDelta) and _outside_class_range(expr, ctx, bound):
+        return sp.Integer(0)
     return expr.func(*[normalise_sums(a, ctx, bound) for a in expr.args])
+
+
+def _outside_class_range(delta: sp.KroneckerDelta, ctx: Context, bound: dict) -> bool:
+    """delta_{ab} is 0 when a lies in 1..K and b provably does not (b >= K + 1 or b <= 0)."""
+    a, b = delta.args[:2]
+    for inside, other in ((a, b), (b, a)):
+        if in_class_range(inside, ctx, bound) and (provably_at_most(K + 1, other) or provably_at_most(other, 0)):
+            return True
+    return False
 
 
 def apply_assumptions(expr: sp.Expr, ctx: Context) -> sp.Expr:

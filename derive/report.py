@@ -88,6 +88,7 @@ def _step_view(step_report) -> dict:
         "status": verdict.status.value,
         "used": tex_escape(", ".join(verdict.assumptions_used) or "none"),
         "message": tex_escape(verdict.message),
+        "unconfirmed": verdict.status is Status.PROVED and bool(verdict.unconfirmed),
         "counterexample": None if cex is None else {
             "K": cex.point.K,
             "indices": tex_escape(", ".join(f"{k} = {v}" for k, v in cex.point.as_dict()["indices"].items()) or "none"),
