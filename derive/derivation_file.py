@@ -32,6 +32,9 @@ on its own.  Every error names the file, line and column.
 from __future__ import annotations
 
 import dataclasses
+import re
+import stat
+import unicodedata
 from pathlib import Path
 
 import sympy as sp
@@ -39,7 +42,7 @@ import sympy as sp
 from . import assumptions as assumption_registry
 from .checker import check_equal, derivation_claims
 from .derivation import Case, Derivation, Finding, Step
-from .errors import DerivationError
+from .errors import DerivationError, InputError
 from .justifications import REGISTRY as JUSTIFICATIONS
 from .latex_parser import Names, ParseError, Parser, Token, guarded, parse_expression
 from .normal_form import rebuild
@@ -52,29 +55,64 @@ _KEYS = {"name", "title", "indices", "range", "logits", "targets", "probabilitie
          "vector index", "cotangent", "define", "let", "assume", "result", "finding", "source"}
 
 
+#: header keys whose value is LaTeX math: a % starts a comment there, as in the formulas
+_FORMULA_KEYS = {"result", "define", "let", "assume"}
+#: header keys whose value is prose: a % is a percent sign there
+_PROSE_KEYS = {"title", "source", "finding"}
+MAX_TITLE = 300
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+def strip_comment(line: str) -> str:
+    """The line up to its first unescaped '%' (a LaTeX comment), same columns before it."""
+    for match in re.finditer("%", line):
+        backslashes = len(line[:match.start()]) - len(line[:match.start()].rstrip("\\"))
+        if backslashes % 2 == 0:
+            return line[:match.start()]
+    return line
+
+
 class _Source:
-    """The file's text with positions, for error messages with a caret."""
+    """The file's text with positions, for error messages with a caret.
+
+    ``code_lines`` are the lines with LaTeX comments removed: formulas are read
+    and cut from them, so a comment never reaches the parsed formula, the
+    report or the generated code.
+    """
 
     def __init__(self, text: str, path: str):
         self.text, self.path = text, path
         self.lines = text.split("\n")
+        self.code_lines = [strip_comment(line) for line in self.lines]
 
     def error(self, message: str, line: int, column: int = 1) -> ParseError:
         source = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
         return ParseError(message, line, column, source, self.path)
 
     def offset(self, line: int, column: int) -> int:
-        return sum(len(x) + 1 for x in self.lines[:line - 1]) + column - 1
+        return sum(len(x) + 1 for x in self.code_lines[:line - 1]) + column - 1
 
     def cut(self, start: Token, end: Token) -> str:
-        return " ".join(self.text[self.offset(start.line, start.column):self.offset(end.line, end.column)].split())
+        code = "\n".join(self.code_lines)
+        return " ".join(code[self.offset(start.line, start.column):self.offset(end.line, end.column)].split())
+
+
+def check_characters(text: str, path: str) -> None:
+    """Refuse control and format characters (ESC, bidirectional overrides, ...) with their position."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        for column, ch in enumerate(line, start=1):
+            if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs"):
+                shown = line[:column - 1].encode("unicode_escape").decode() + f"\\u{ord(ch):04x}"
+                raise ParseError(f"control character U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')}); "
+                                 "a derivation file holds printable text only", number, column,
+                                 shown[-120:], path)
 
 
 def _split_header_and_blocks(src: _Source):
     header: list[tuple[str, str, int, int]] = []  # key, value, line, column of the value
     blocks: list[tuple[str, int, int, str, int]] = []  # math, line, column, annotation, annotation line
     n = 0
-    lines = src.lines
+    lines = src.code_lines
     while n < len(lines):
         raw = lines[n]
         stripped = raw.strip()
@@ -99,6 +137,10 @@ def _split_header_and_blocks(src: _Source):
         if ":" not in stripped:
             raise src.error("expected 'key: value' in the header or a formula between '$$' and '$$'", n + 1,
                             len(raw) - len(raw.lstrip()) + 1)
+        key = stripped.split(":", 1)[0].strip().lower()
+        if key in _PROSE_KEYS:  # a % in prose is a percent sign
+            raw = src.lines[n]
+            stripped = raw.strip()
         key, value = stripped.split(":", 1)
         key = key.strip().lower()
         if key not in _KEYS:
@@ -240,17 +282,52 @@ def _case(src, text: str, names: Names, line: int) -> Case:
     raise src.error(f"a case is 'j = k' or 'j \\neq k' between declared indices, got '{text}'", line)
 
 
-def load(path) -> Derivation:
-    """Parse a derivation file into a validated Derivation (errors name file, line and column)."""
+#: a derivation file larger than this is refused (the notes' files are about 2 kB)
+MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
+def read_text(path) -> str:
+    """The text of a derivation file or document: a regular file, at most MAX_FILE_BYTES, UTF-8, BOM dropped.
+
+    A FIFO would block and a device (/dev/zero) never ends: anything but a
+    regular file is refused before it is opened.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DerivationError(str(path), None, f"cannot read the file: {exc}") from None
-    return parse(text, str(path))
+        info = path.stat()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise InputError(f"{path}: is {kind}; give a derivation file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: is {info.st_size / 2**20:.1f} MB; a derivation file may be at most "
+                         f"{MAX_FILE_BYTES // 2**20} MB")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{path}: is larger than {MAX_FILE_BYTES // 2**20} MB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def load(path) -> Derivation:
+    """Parse a derivation file into a validated Derivation (errors name file, line and column)."""
+    return parse(read_text(path), str(path))
 
 
 def parse(text: str, path: str = "<input>") -> Derivation:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    check_characters(text, path)
     src = _Source(text, path)
     header, blocks = _split_header_and_blocks(src)
     names, values = _names(src, header)
@@ -317,7 +394,10 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         if not names.default_range:
             findings.append(Finding("range", f"the sum over {var} at line {line}, column {col} has no range and "
                                     "the header declares none (range: 1..K); read as 1..K"))
-    name = _first(values, "name", Path(path).stem)
+    name = _name(src, values, path)
+    if "title" in values and len(values["title"][0][0]) > MAX_TITLE:
+        _, line, col = values["title"][0]
+        raise src.error(f"the title has {len(values['title'][0][0])} characters; at most {MAX_TITLE}", line, col)
     label = _first(values, "label", r"\gamma")
     display = {"z": _first(values, "logits", "z"), "t": _first(values, "targets", "t"),
                "y": _first(values, "probabilities", "y"), "v": _first(values, "cotangent", "v"),
@@ -329,6 +409,18 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         source=_first(values, "source", path), names=display)
     extra = _scope_findings(derivation)
     return dataclasses.replace(derivation, findings=derivation.findings + tuple(extra)) if extra else derivation
+
+
+def _name(src: _Source, values: dict, path: str) -> str:
+    """The derivation's name: from 'name:' (a letter, then letters, digits, '_', '.', '-'), else the file's stem."""
+    if "name" in values:
+        name, line, col = values["name"][0]
+        if not _NAME.fullmatch(name):
+            raise src.error("a name starts with a letter and holds letters, digits, '_', '.' or '-' "
+                            "(at most 64)", line, col)
+        return name
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)[:64]
+    return stem if stem[:1].isalpha() else "d_" + stem[:62]
 
 
 def _restates(expr, start, case: Case | None) -> bool:

@@ -2,7 +2,13 @@
 
 The CLI catches :class:`DeriveError` once and prints its message; every
 message names what is wrong and where (derivation, step, file position), so a
-user can act on it without reading a traceback.
+user can act on it without reading a traceback.  Each class carries the exit
+code the CLI returns for it:
+
+* 1: a check failed, or an output (generated code, report) could not be made;
+* 2: the command line is wrong (unknown flag, unknown derivation name);
+* 3: an input is missing or malformed (a file that cannot be read, a parse
+  error, an undefined symbol).
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ class UsageError(DeriveError):
     exit_code = 2
 
 
-class DerivationError(DeriveError):
+class InputError(DeriveError):
+    """An input file is missing, unreadable, too large, not a regular file or malformed."""
+
+    exit_code = 3
+
+
+class DerivationError(InputError):
     """A derivation is malformed: an undefined symbol, an unknown justification..."""
 
     def __init__(self, derivation: str, step: int | None, problem: str):

@@ -10,7 +10,6 @@ own LaTeX is set in math mode as written.  Compiling is ``latex_build``'s job.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,34 +19,11 @@ import sympy as sp
 from . import assumptions as assumption_registry
 from .checker import DerivationReport
 from .justifications import REGISTRY as JUSTIFICATIONS
+from .tex_safe import safe_math, tex_escape, tex_prose
 from .verdicts import Status
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE = "report.tex.j2"
-
-_SPECIALS = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-}
-_SPECIAL_RE = re.compile("|".join(re.escape(c) for c in _SPECIALS))
-
-
-def tex_escape(text: str) -> str:
-    """Prose -> LaTeX that prints it literally: _ % & # $ { } ~ ^ \\ never break the build."""
-    return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group(0)], str(text))
-
-
-def tex_prose(text: str) -> str:
-    """Prose that may hold math between $...$: the math is kept, everything else escaped.
-
-    With an odd number of '$' there is no well-formed math, so all of it is escaped.
-    """
-    parts = str(text).split("$")
-    if len(parts) % 2 == 0:
-        return tex_escape(text)
-    return "".join(tex_escape(p) if n % 2 == 0 else f"${p}$" for n, p in enumerate(parts))
-
 
 MARKS = {
     Status.PROVED: r"\textcolor{ok}{$\checkmark$}",
@@ -73,12 +49,21 @@ def sympy_latex(expr) -> str:
     return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")
 
 
+def as_written(latex: str, *exprs) -> str:
+    """The author's LaTeX when every token of it is safe to compile, else the parsed expression(s) printed."""
+    safe = safe_math(latex)
+    if safe is not None:
+        return safe
+    return " = ".join(sympy_latex(e) for e in exprs)
+
+
 def _step_view(step_report) -> dict:
     step, verdict = step_report.step, step_report.verdict
     cex = verdict.counterexample
+    sides = (step.lhs, step.expr) if step.lhs is not None else (step.expr,)
     return {
         "index": step_report.index,
-        "notes": step.latex,
+        "notes": as_written(step.latex, *sides),
         "sympy": (sympy_latex(step.lhs) + " = " if step.lhs is not None else "") + sympy_latex(step.expr),
         "justification": JUSTIFICATIONS[step.justification].latex or tex_escape(JUSTIFICATIONS[step.justification].sentence),
         "justification_name": tex_escape(step.justification),
@@ -108,9 +93,9 @@ def _derivation_view(report: DerivationReport) -> dict:
         "title": tex_prose(d.title),
         "source": tex_escape(d.source),
         "written": "As written in the notes" if "notes" in d.source else "As written",
-        "start": d.start_latex,
+        "start": as_written(d.start_latex, d.start),
         "steps": steps,
-        "result": d.result_latex,
+        "result": as_written(d.result_latex, d.start, d.result),
         "reached": report.result.reached.status is Status.PROVED,
         "passed": report.passed(),
         "rederived_mark": MARKS[report.result.rederived.status],

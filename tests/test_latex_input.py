@@ -146,7 +146,7 @@ def test_cli_checks_files_and_reports_parse_errors(tmp_path):
     bad = tmp_path / "bad.deriv"
     bad.write_text(HEADER + "$$\\frac{\\partial E}{\\partial z_j} = y_j - q_j$$\n")
     run = subprocess.run([sys.executable, "-m", "derive", "check", str(bad)], capture_output=True, text=True)
-    assert run.returncode == 1 and "bad.deriv:5:43: unknown name 'q'" in run.stderr and "^" in run.stderr
+    assert run.returncode == 3 and "bad.deriv:5:43: unknown name 'q'" in run.stderr and "^" in run.stderr
     assert "Traceback" not in run.stderr
     good = subprocess.run([sys.executable, "-m", "derive", "check", str(HERE / "wrong_step.deriv")],
                           capture_output=True, text=True)
