@@ -78,8 +78,9 @@ def _result(name: str) -> sp.Expr:
 
 
 def _cite(name: str) -> str:
+    """'name (step n): start = result', printed from the parsed expressions (never the file's text)."""
     derivation = _derivations()[name]
-    return f"{name} (step {len(derivation.steps)}): {derivation.result_latex}"
+    return f"{name} (step {len(derivation.steps)}): {sp.sstr(derivation.start)} = {sp.sstr(derivation.result)}"
 
 
 def _softmax(shift) -> sp.Expr:

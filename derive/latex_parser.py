@@ -149,9 +149,9 @@ class Parser:
 
         A chain that starts with '=' continues the previous formula: its first entry is None.
         """
-        self.skip_environment_begin()
+        begun = self.skip_environment_begin()
         parts = self._chain_parts()
-        self.skip_environment_end()
+        self.skip_environment_end(begun)
         if self.tok.kind != "end":
             raise self.error(f"unexpected '{self.tok.text}'; expected '=', '+', '-' or the end of the formula")
         return parts
@@ -186,17 +186,23 @@ class Parser:
             break
         return parts
 
-    def skip_environment_begin(self):
+    def skip_environment_begin(self) -> str | None:
+        """An alignment environment around the chain: its name (None when there is none)."""
         if self.at(r"\begin"):
             self.advance()
             name = self.braced_word()
             if name not in ("aligned", "align", "align*", "equation", "equation*", "split", "gathered"):
                 raise self.error(f"environment '{name}' cannot hold a derivation chain")
+            return name
+        return None
 
-    def skip_environment_end(self):
+    def skip_environment_end(self, begun: str | None) -> None:
         if self.at(r"\end"):
-            self.advance()
-            self.braced_word()
+            start = self.advance()
+            name = self.braced_word()
+            if name != begun:
+                raise self.error(f"'\\end{{{name}}}' does not end " +
+                                 (f"'\\begin{{{begun}}}'" if begun else "an environment begun here"), start)
 
     def braced_word(self) -> str:
         self.expect("{")
@@ -724,8 +730,9 @@ class Parser:
                     break
                 continue
             break
-        self.expect(r"\end")
-        self.braced_word()
+        end = self.expect(r"\end")
+        if self.braced_word() != "cases":
+            raise self.error("this '\\end' must end the 'cases' begun before it", end)
         return sp.Piecewise(*pieces)
 
     def condition(self):

@@ -152,3 +152,13 @@ def rewrite_outside_derivatives(expr: sp.Basic, query, value) -> sp.Basic:
     if all(new is old for new, old in zip(args, expr.args)):
         return expr
     return expr.func(*args)
+
+
+def latex(expr) -> str:
+    """SymPy's LaTeX of expr, with every derivative written as a partial one.
+
+    SymPy writes d/dz for a derivative of a plain symbol such as E; here every
+    derivative is a partial one (E depends on z_1..z_K), as the notes write it.
+    Printed from the expression, so it holds nothing a user typed.
+    """
+    return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")

@@ -19,6 +19,7 @@ import sympy as sp
 from . import assumptions as assumption_registry
 from .checker import DerivationReport
 from .justifications import REGISTRY as JUSTIFICATIONS
+from .notation import latex
 from .tex_safe import safe_math, tex_escape, tex_prose
 from .verdicts import Status
 
@@ -41,12 +42,7 @@ def _number(value) -> str:
 
 
 def sympy_latex(expr) -> str:
-    """SymPy's LaTeX of expr, with partial derivatives written as such.
-
-    SymPy writes d/dz for a derivative of a plain symbol such as E; here every
-    derivative is a partial one (E depends on z_1..z_K), as the notes write it.
-    """
-    return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")
+    return latex(expr)
 
 
 def as_written(latex: str, *exprs) -> str:

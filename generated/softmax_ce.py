@@ -257,7 +257,7 @@ def _is_labels(target, batch):
 def _softmax_unshifted(z, out):
     r"""y[k] = exp(z[k])/Sum(exp(z[i]), (i, 1, K))
 
-    Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
+    Lowered from shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: none
     r"""
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
@@ -276,7 +276,7 @@ def _softmax_unshifted(z, out):
 def _softmax_shifted(z, out):
     r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
 
-    Lowered from shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = m
+    Lowered from shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
     Checker: proved, assumptions used: none
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -308,9 +308,9 @@ def _softmax_shifted(z, out):
 def _log_softmax_unshifted(z, out):
     r"""log(y[k]) = -m - log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) + z[k]
 
-    Lowered from log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
-    Lowered from log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
-    Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, at mu, c = 0
+    Lowered from log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+    Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
     Checker: proved, assumptions used: max_at_mu
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -340,8 +340,8 @@ def _log_softmax_unshifted(z, out):
 def _log_softmax(z, out):
     r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
 
-    Lowered from log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
-    Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    Lowered from log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: max_at_mu
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -374,8 +374,8 @@ def _log_softmax(z, out):
 def _cross_entropy_soft_unshifted(z, t, out):
     r"""E = Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
 
-    Lowered from cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
-    Lowered from log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+    Lowered from cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+    Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Checker: proved, assumptions used: max_at_mu
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -407,8 +407,8 @@ def _cross_entropy_soft_unshifted(z, t, out):
 def _cross_entropy_soft(z, t, out):
     r"""E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
 
-    Lowered from cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
-    Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    Lowered from cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+    Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: max_at_mu
     r"""
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -444,8 +444,8 @@ def _cross_entropy_soft(z, t, out):
 def _cross_entropy_label_unshifted(z, gamma, out):
     r"""E = m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) - z[gamma]
 
-    Lowered from cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
-    Lowered from log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+    Lowered from cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Checker: proved, assumptions used: one_hot, max_at_mu
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -478,8 +478,8 @@ def _cross_entropy_label_unshifted(z, gamma, out):
 def _cross_entropy_label(z, gamma, out):
     r"""E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
 
-    Lowered from cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
-    Lowered from log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+    Lowered from cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: one_hot, max_at_mu
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -515,8 +515,8 @@ def _cross_entropy_label(z, gamma, out):
 def _gradient_label_unshifted(z, gamma, out):
     r"""Derivative(E, z[k]) = exp(z[k])/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(z[k]), (k, 1, K))/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K)))
 
-    Lowered from gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
-    Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = 0
+    Lowered from gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: one_hot
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -547,8 +547,8 @@ def _gradient_label_unshifted(z, gamma, out):
 def _gradient_label_shifted(z, gamma, out):
     r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
 
-    Lowered from gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
-    Lowered from sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = m
+    Lowered from gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
     Checker: proved, assumptions used: one_hot
     r"""
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -592,9 +592,9 @@ def _gradient_label_shifted(z, gamma, out):
 def _gradient_soft(y, t, out):
     r"""Derivative(E, z[k]) = -t[k] + y[k]
 
-    Lowered from gradient_soft (step 1): \frac{\partial E}{\partial z_j} = y_j - t_j
-    Lowered from route1 (step 6): \frac{\partial E}{\partial z_j} = y_j - t_j
-    Lowered from route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
+    Lowered from gradient_soft (step 1): Derivative(E, z[j]) = -t[j] + y[j]
+    Lowered from route1 (step 6): Derivative(E, z[j]) = -t[j] + y[j]
+    Lowered from route2 (step 11): Derivative(E, z[j]) = -t[j] + y[j]
     Checker: proved, assumptions used: index_range, targets_sum_to_one
     r"""
     np.subtract(y, t, out=out)
@@ -603,7 +603,7 @@ def _gradient_soft(y, t, out):
 def _softmax_vjp(y, v, out):
     r"""Sum(Derivative(y[i], z[k])*v[i], (i, 1, K)) = (v[k] - Sum(v[i]*y[i], (i, 1, K)))*y[k]
 
-    Lowered from softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
+    Lowered from softmax_vjp (step 2): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
     Checker: proved, assumptions used: index_range
     r"""
     v0 = out if out.dtype == np.float64 else np.empty(y.shape)  # written last, read before
@@ -617,7 +617,7 @@ def _softmax_vjp(y, v, out):
 def _softmax_jacobian(y, out):
     r"""Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
 
-    Lowered from jacobian (step 7): \frac{\partial y_k}{\partial z_j} = y_k (\delta_{jk} - y_j)
+    Lowered from jacobian (step 7): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
     Checker: proved, assumptions used: index_range
     r"""
     out[...] = (-y[..., :, None] + _eye(y.shape[-1])) * y[..., None, :]
@@ -648,7 +648,7 @@ def softmax(z, axis=-1, out=None):
 
     Computed unshifted (c = 0) where the partition sum is at least 1 and finite,
     and shifted by the row maximum elsewhere, with the rounding of z_k - m carried:
-        shift_invariance (step 2): y_k = \frac{e^{z_k - c}}{\sum_{i=1}^K e^{z_i - c}}, with c = 0
+        shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
@@ -663,11 +663,11 @@ def log_softmax(z, axis=-1, out=None):
     The sum is formed from e^{z_i} / e^{z_mu} where the unshifted partition sum is
     safe (no rounded difference to carry), and from e^{z_i - m} with its TwoSum
     remainder elsewhere:
-        log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
-        log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
-        sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, at mu, c = 0
-        log_softmax (step 3): \ln y_k = (z_k - m) - \ln \sum_{i=1}^K e^{z_i - m}
-        log1p_partition (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i - m}\Big)
+        log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+        log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+        sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
+        log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+        log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
@@ -680,7 +680,7 @@ def log_softmax(z, axis=-1, out=None):
 def softmax_jacobian(z, axis=-1):
     r"""Jacobian J[..., j, k] = dy_k/dz_j = y_k (delta_jk - y_j); the two class axes are the last two.
 
-        jacobian (step 7): \frac{\partial y_k}{\partial z_j} = y_k (\delta_{jk} - y_j)
+        jacobian (step 7): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     y = np.empty(flat.shape, np.float64)
@@ -694,7 +694,7 @@ def softmax_jacobian(z, axis=-1):
 def softmax_vjp(z, v, axis=-1, out=None):
     r"""Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
 
-        softmax_vjp (step 2): (v^\top J)_j = y_j (v_j - \langle v, y \rangle)
+        softmax_vjp (step 2): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
@@ -714,10 +714,10 @@ def cross_entropy(z, target, axis=-1):
     targets shaped like z whose rows sum to 1.  Returns the batch shape.
     Labels: E = (m - z_gamma) + log1p(sum_{i != mu} e^{z_i - m}).
     Soft:   E = sum_k t_k ((m - z_k) + log1p(...)), a sum of non-negative terms.
-        cross_entropy_label (step 2): E = (m - z_\gamma) + \ln \sum_i e^{z_i - m}
-        log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
-        cross_entropy_soft (step 3): E = \sum_k t_k \Big((m - z_k) + \ln \sum_i e^{z_i - m}\Big)
-        log1p_partition_unshifted (step 1): \ln \sum_i e^{z_i - m} = \operatorname{log1p}\Big(\sum_{i \neq \mu} e^{z_i} \big/ e^{z_\mu}\Big)
+        cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+        log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+        cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+        log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty((flat.shape[0], 1), dtype)
@@ -738,11 +738,11 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
     computed as -sum_{k != gamma} y_k (no cancellation when y_gamma is near 1).
     Soft targets (shaped like z): y_j - t_j, which the checker proves needs only
     sum_k t_k = 1 (not one-hot targets); rows that do not sum to 1 are rejected.
-        gradient_label (step 3): \frac{\partial E}{\partial z_j} = y_j - \delta_{j\gamma},\quad y_\gamma - 1 = -\sum_{k\neq\gamma} y_k
-        sum_split_at_label (step 1): \sum_i e^{z_i - c} = \sum_{i \neq \gamma} e^{z_i - c} + e^{z_\gamma - c}, with c = 0
-        gradient_soft (step 1): \frac{\partial E}{\partial z_j} = y_j - t_j
-        route1 (step 6): \frac{\partial E}{\partial z_j} = y_j - t_j
-        route2 (step 11): \frac{\partial E}{\partial z_j} = y_j - t_j
+        gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+        sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
+        gradient_soft (step 1): Derivative(E, z[j]) = -t[j] + y[j]
+        route1 (step 6): Derivative(E, z[j]) = -t[j] + y[j]
+        route2 (step 11): Derivative(E, z[j]) = -t[j] + y[j]
     r"""
     flat, dtype, batch = _rows("z", z, axis)
     labels = _is_labels(target, batch)
