@@ -100,7 +100,14 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
         f"; at the label: {sp.sstr(kernel.scatter)}" if kernel.scatter is not None else "")]
     doc += [f"Lowered from {src}" for src in kernel.sources]
     doc.append(f"Checker: {verdict.status.value}, assumptions used: {', '.join(verdict.assumptions_used) or 'none'}")
-    return RenderedKernel(kernel.name, ", ".join(args), doc, body)
+    return RenderedKernel(kernel.name, ", ".join(args), [docstring_line(line) for line in doc], body)
+
+
+def docstring_line(text: str) -> str:
+    """A line that cannot end or escape the docstring it stands in: printable ASCII, no triple quote,
+    no trailing backslash.  The lines are printed from parsed expressions; this is the second fence."""
+    text = "".join(ch if " " <= ch <= "~" else f"<U+{ord(ch):04X}>" for ch in text)
+    return text.replace('"""', "'''").rstrip("\\")
 
 
 def render() -> str:
@@ -112,7 +119,7 @@ def render() -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     template = env.get_template(TEMPLATE)
-    cites = {kern.name: list(kern.sources) for kern in kernels}
+    cites = {kern.name: [docstring_line(src) for src in kern.sources] for kern in kernels}
     return template.render(
         kernels=list(rendered.values()),
         cites=cites,
