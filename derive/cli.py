@@ -1,17 +1,29 @@
-"""The command line: ``derive list`` and ``derive check``.
+"""The command line: ``derive list``, ``check``, ``codegen`` and ``report``.
 
 The only module that prints or exits.  Errors from the layers below arrive as
-:class:`DeriveError` and are printed once, as ``error: ...``, with exit code 1
-(bad input) or 2 (usage); nothing is turned into a verdict here.
+:class:`DeriveError` and are printed once, as ``error: ...``, with the exit
+code of their class (see ``errors.py``): 0 everything passed, 1 a check failed
+or an output could not be made, 2 a usage error, 3 an input file is missing or
+malformed.  SIGTERM is turned into an exception like Ctrl-C, so that every
+temporary file and TeX process is cleaned up on the way out.  Text for the
+terminal has its non-printable characters escaped: a derivation file cannot
+send escape sequences to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
-from .errors import DeriveError, UsageError
+from .errors import DeriveError, InputError, UsageError
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like KeyboardInterrupt, running every cleanup."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,13 +32,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="derive", description="Check hand derivations of softmax / cross-entropy gradients step by step.")
+    parser = _Parser(prog="derive", description="Check hand derivations of softmax / cross-entropy gradients step by step.",
+                     epilog="Exit codes: 0 every derivation passes, 1 a check failed (or an output could not be "
+                            "written), 2 usage error, 3 an input file is missing or malformed.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="name the built-in derivations")
     check = sub.add_parser("check", help="check derivations step by step")
     check.add_argument("names", nargs="*", metavar="NAME|FILE",
                        help="built-in derivations or derivation files to check (default: the notes')")
-    check.add_argument("--json", action="store_true", help="print a machine-readable result")
+    check.add_argument("--json", action="store_true", help="print a machine-readable result (also on errors)")
     check.add_argument("--all", action="store_true", dest="include_all",
                        help="also check the derivations behind the generated code")
     check.add_argument("--allow-numeric", action="store_true",
@@ -47,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def printable(text: str) -> str:
+    """text with every non-printable character but newline shown as an escape (\\x1b, \\u202e, ...)."""
+    return "".join(ch if ch == "\n" or ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(text))
+
+
+def say(text: str = "", stream=None) -> None:
+    print(printable(text), file=stream or sys.stdout)
+
+
 def _builtin():
     """The notes' derivations (read from their LaTeX files), then the ones behind the generated code."""
     from . import derivation_file, stability
@@ -57,11 +81,15 @@ def _builtin():
 def _is_file(name: str) -> bool:
     from pathlib import Path
 
-    return name.endswith(".deriv") or Path(name).is_file()
+    return name.endswith(".deriv") or Path(name).exists()
 
 
 def _select(names, include_all=False):
-    """Derivations named on the command line: files (FILE.deriv) or built-in names."""
+    """(derivations named on the command line, input errors): files (FILE.deriv) or built-in names.
+
+    A file that cannot be read or parsed is an error of its own; the other
+    files are still checked.
+    """
     from . import derivation_file
 
     notes, stability = _builtin()
@@ -70,51 +98,89 @@ def _select(names, include_all=False):
     if unknown:
         raise UsageError(f"unknown derivation(s) {', '.join(unknown)}; known: {', '.join(known)} "
                          "(or give a derivation file, FILE.deriv)")
-    if names:
-        return [derivation_file.load(n) if _is_file(n) else known[n] for n in names]
-    return list(known.values()) if include_all else list(notes.values())
+    if not names:
+        return (list(known.values()) if include_all else list(notes.values())), []
+    derivations, errors = [], []
+    for name in names:
+        if not _is_file(name):
+            derivations.append(known[name])
+            continue
+        try:
+            derivations.append(derivation_file.load(name))
+        except InputError as exc:
+            errors.append((name, exc))
+    return derivations, errors
+
+
+def _error_dict(name: str, exc: InputError) -> dict:
+    out = {"file": name, "message": str(exc).splitlines()[0]}
+    for field in ("line", "column"):
+        if hasattr(exc, field):
+            out[field] = getattr(exc, field)
+    if hasattr(exc, "problem"):
+        out["problem"] = exc.problem
+    return out
 
 
 def cmd_list(args) -> int:
     notes, stability = _builtin()
     for heading, group in (("the notes", notes), ("numerics of the generated code", stability)):
-        print(f"{heading}:")
+        say(f"{heading}:")
         for d in group.values():
-            print(f"  {d.name:<20} {d.title} ({len(d.steps)} steps)")
-    return 0
+            say(f"  {d.name:<20} {d.title} ({len(d.steps)} steps)")
+    return EXIT_PASS
 
 
 def cmd_check(args) -> int:
     from .checker import check_derivation
     from .presentation import to_json_data, to_text
 
-    reports = [check_derivation(d) for d in _select(args.names, args.include_all)]
+    derivations, errors = _select(args.names, args.include_all)
+    reports = [check_derivation(d) for d in derivations]
     if args.json:
-        print(json.dumps(to_json_data(reports, args.allow_numeric), indent=2, ensure_ascii=False))
+        data = to_json_data(reports, args.allow_numeric)
+        data["errors"] = [_error_dict(name, exc) for name, exc in errors]
+        print(json.dumps(data, indent=2, ensure_ascii=True))
     else:
-        print(to_text(reports, args.allow_numeric))
-    return 0 if all(r.passed(args.allow_numeric) for r in reports) else 1
+        for _, exc in errors:
+            say(f"error: {exc}", sys.stderr)
+        if reports:
+            say(to_text(reports, args.allow_numeric))
+    if errors:
+        return EXIT_INPUT
+    return EXIT_PASS if all(r.passed(args.allow_numeric) for r in reports) else EXIT_FAIL
+
+
+def _load_or_raise(names, include_all=False):
+    derivations, errors = _select(names, include_all)
+    if errors:
+        raise errors[0][1]
+    return derivations
 
 
 def cmd_codegen(args) -> int:
     from pathlib import Path
 
     from . import codegen, derivation_file, kernels
+    from .output_files import write_atomically
 
-    kernels.replace_derivations([derivation_file.load(f) for f in args.files])
+    replacements = []
+    for name in args.files:
+        replacements.append(derivation_file.load(name))
+    kernels.replace_derivations(replacements)
     directory = Path(args.output) if args.output else codegen.ROOT / "generated"
     target = directory / codegen.OUTPUT_NAME
     text = codegen.render()
     if args.check:
         diff = codegen.difference(target, text)
         if diff:
-            print(f"{target} is stale or was edited by hand; run 'derive codegen' to regenerate.\n{diff}")
-            return 1
-        print(f"{target} is up to date")
-        return 0
-    codegen.write_atomically(target, text)
-    print(f"wrote {target} ({len(text.splitlines())} lines)")
-    return 0
+            say(f"{target} is stale or was edited by hand; run 'derive codegen' to regenerate.\n{diff}")
+            return EXIT_FAIL
+        say(f"{target} is up to date")
+        return EXIT_PASS
+    write_atomically(target, text)
+    say(f"wrote {target} ({len(text.splitlines())} lines)")
+    return EXIT_PASS
 
 
 def cmd_report(args) -> int:
@@ -124,7 +190,7 @@ def cmd_report(args) -> int:
     from .checker import check_derivation
     from .report import Numerics, build_tex
 
-    reports = [check_derivation(d) for d in _select(args.names, include_all=True)]
+    reports = [check_derivation(d) for d in _load_or_raise(args.names, include_all=True)]
     numerics = None
     if measure.GENERATED.exists():
         import numpy as np
@@ -136,25 +202,50 @@ def cmd_report(args) -> int:
     tex = build_tex(reports, numerics)
     directory = Path(args.output) if args.output else codegen.ROOT / "generated" / "report"
     if args.no_pdf:
-        print(f"wrote {latex_build.write_tex(directory, tex)}")
-        return 0
-    print(f"wrote {latex_build.compile_pdf(directory, tex)}")
-    return 0
+        say(f"wrote {latex_build.write_tex(directory, tex)}")
+        return EXIT_PASS
+    say(f"wrote {latex_build.compile_pdf(directory, tex)}")
+    return EXIT_PASS
 
 
 COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen, "report": cmd_report}
 
 
+def _terminate(_signum, _frame):
+    raise Terminated()
+
+
+def _unknown_leading_option(argv) -> str | None:
+    """An option before the command that derive does not know (argparse would only say a command is missing)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return None
+        if arg not in ("-h", "--help"):
+            return arg
+    return None
+
+
 def main(argv=None) -> int:
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        bad = _unknown_leading_option(argv)
+        if bad is not None:
+            raise UsageError(f"unknown option '{bad}'; options go after the command, e.g. derive check --json "
+                             "(see 'derive --help')")
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except DeriveError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        say("error: interrupted", sys.stderr)
         return 130
+    except Terminated:
+        say("error: terminated", sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,14 @@
 kernel the checker does not prove, lowers each to NumPy statements and fills
 ``templates/softmax_ce.py.j2`` (jinja2, StrictUndefined), which holds only the
 file's skeleton: header, imports, input checks, the loop over row blocks,
-signatures and docstrings.  Writing and comparing files is the CLI's job,
-through ``write_atomically`` / ``difference``.
+signatures and docstrings.  Writing files is the CLI's job (through
+``output_files.write_atomically``); ``difference`` compares.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,6 @@ import jinja2
 import sympy as sp
 
 from . import kernels as kernel_module
-from .errors import OutputError
 from .kernels import CodegenError, Kernel
 from .lowering import Emitter, LoweringError, Operand, broadcast_code, canonical_sums
 from .notation import gamma, j, k, m, mu, t, v, y, z
@@ -126,24 +123,6 @@ def render() -> str:
         derivations=[(name, derivation_hash(derivations[name])) for name in sources],
         template=f"templates/{TEMPLATE}",
     )
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write text to path via a temporary file and a rename: never a half-written file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an output file is for everyone to read
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise OutputError(f"cannot write {path}: {exc}") from None
 
 
 def difference(path: Path, text: str) -> str:

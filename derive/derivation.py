@@ -57,6 +57,8 @@ class Step:
     #: the formula starts again from the derivation's start (a second attempt, or the start
     #: under a case): it is compared with the start, not with the line before it
     restates: bool = False
+    #: the line of the derivation file where the step's formula starts (0: not from a file)
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class Derivation:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
     #: what the derivation calls the notation's quantities, e.g. {"z": "o", "y": "p", "E": "L"}
     names: dict = field(default_factory=dict, compare=False, hash=False)
+    #: the file the derivation was read from ('' when built in code)
+    path: str = ""
 
     def __post_init__(self):
         validate(self)

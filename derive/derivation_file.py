@@ -385,7 +385,7 @@ def parse(text: str, path: str = "<input>") -> Derivation:
                 latex = r"\boxed{" + latex + "}"
             reason = reasons[0] if len(reasons) == 1 else reasons[n]
             steps.append(Step(expr, latex, reason, case=case, assumptions=notes["assume"], lhs=lemma,
-                              restates=restates and n == 0))
+                              restates=restates and n == 0, line=line))
             if lemma is not None:
                 lemma = expr
     if not steps:
@@ -406,7 +406,7 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         name=name, title=_first(values, "title", name), start=start, start_latex=start_latex,
         steps=tuple(steps), result=result, result_latex=result_text,
         assumptions=tuple(dict.fromkeys(stated)), findings=tuple(findings),
-        source=_first(values, "source", path), names=display)
+        source=_first(values, "source", path), names=display, path=path)
     extra = _scope_findings(derivation)
     return dataclasses.replace(derivation, findings=derivation.findings + tuple(extra)) if extra else derivation
 

@@ -20,6 +20,7 @@ from . import assumptions as assumption_registry
 from .checker import DerivationReport
 from .justifications import REGISTRY as JUSTIFICATIONS
 from .notation import latex
+from .latex_build import SOURCE_MARKER
 from .tex_safe import safe_math, tex_escape, tex_prose
 from .verdicts import Status
 
@@ -53,12 +54,24 @@ def as_written(latex: str, *exprs) -> str:
     return " = ".join(sympy_latex(e) for e in exprs)
 
 
-def _step_view(step_report) -> dict:
+def source_marker(path: str, line: int) -> str:
+    """A TeX comment naming where a step came from, so a TeX error can be traced to the user's file.
+
+    The path is reduced to printable ASCII: a newline in it would end the comment.
+    """
+    if not path:
+        return ""
+    shown = "".join(ch if " " <= ch <= "~" else "?" for ch in path)
+    return f"{SOURCE_MARKER}{shown}:{line}"
+
+
+def _step_view(step_report, path: str = "") -> dict:
     step, verdict = step_report.step, step_report.verdict
     cex = verdict.counterexample
     sides = (step.lhs, step.expr) if step.lhs is not None else (step.expr,)
     return {
         "index": step_report.index,
+        "marker": source_marker(path, step.line),
         "notes": as_written(step.latex, *sides),
         "sympy": (sympy_latex(step.lhs) + " = " if step.lhs is not None else "") + sympy_latex(step.expr),
         "justification": JUSTIFICATIONS[step.justification].latex or tex_escape(JUSTIFICATIONS[step.justification].sentence),
@@ -83,7 +96,7 @@ def _step_view(step_report) -> dict:
 
 def _derivation_view(report: DerivationReport) -> dict:
     d = report.derivation
-    steps = [_step_view(s) for s in report.steps]
+    steps = [_step_view(s, d.path) for s in report.steps]
     return {
         "name": tex_escape(d.name),
         "title": tex_prose(d.title),

@@ -105,10 +105,11 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(codegen.os, "replace", broken_replace)
+    from derive import output_files
+    monkeypatch.setattr(output_files.os, "replace", broken_replace)
     from derive.errors import OutputError
     with pytest.raises(OutputError, match="disk full"):
-        codegen.write_atomically(target, "new text")
+        output_files.write_atomically(target, "new text")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.py"]
 
