@@ -20,7 +20,7 @@ import sympy as sp
 
 from . import kernels as kernel_module
 from .kernels import CodegenError, Kernel
-from .lowering import Emitter, LoweringError, Operand, broadcast_code, canonical_sums
+from .lowering import Emitter, LoweringError, Operand, canonical_sums, matrix_code
 from .notation import gamma, j, k, m, mu, t, v, y, z
 from .verdicts import Status
 
@@ -57,8 +57,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
     head = "y" if "z" not in kernel.inputs else "z"
     body: list[str] = []
     if kernel.output == "matrix":
-        code = broadcast_code(kernel.expr, j, k, {y: "y"})
-        body.append(f"out[...] = {code}")
+        body += matrix_code(kernel.expr, j, k, {y: "y"})
     else:
         bindings = {_INPUT_BASES[name]: Operand(name, "vec") for name in kernel.inputs if name in _INPUT_BASES}
         labels = {}

@@ -24,9 +24,14 @@ write into instead of allocating.  float32 in gives float32 out, float64 gives
 float64 (other real numbers are computed as float64); the work is done in
 float64 in blocks of rows, and results are rounded once at the end.
 
-Non-finite input: ``-inf`` masks a class (probability 0, log-probability
-``-inf``); a row whose logits are all ``-inf``, or that holds ``+inf`` or NaN,
-gives NaN in that row only.  No finite input overflows or produces NaN.
+Non-finite input, for every function:
+
+* ``-inf`` masks a class: probability 0, log-probability ``-inf``, gradient
+  entry y_j - t_j = -t_j; the cross-entropy is ``+inf`` when the label (or a
+  soft target with positive weight) is on a masked class, finite otherwise;
+* a row whose logits are all ``-inf``, or that holds ``+inf`` or NaN, has no
+  softmax: every result of that row is NaN (the scalar cross-entropy too);
+* other rows are not affected.  No finite input overflows or produces NaN.
 """
 
 import numpy as np
@@ -40,8 +45,9 @@ _FEW_TERMS = 64  # block sizes up to which _row_sums adds Python floats
 _SCALAR_SIGMA = 1 << 12  # block sizes from which _row_sums tries one split point for all rows
 
 
-def _eye(size):
-    return np.eye(size)
+def _diagonal(matrices):
+    """A writeable view of the diagonals of a C-contiguous (rows, K, K) array, shape (rows, K)."""
+    return matrices.reshape(matrices.shape[0], -1)[:, :: matrices.shape[-1] + 1]
 
 
 def _dtype_of(name, a):
@@ -63,6 +69,7 @@ def _rows(name, a, axis):
     dtype = _dtype_of(name, a)
     if a.ndim == 0:
         raise ValueError(f"{name} must have a class axis; got a scalar")
+    _check_axis(axis)
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} with shape {a.shape}")
     moved = a if axis in (-1, a.ndim - 1) else np.moveaxis(a, axis, -1)
@@ -71,6 +78,12 @@ def _rows(name, a, axis):
     batch = moved.shape[:-1]
     flat = np.ascontiguousarray(moved, dtype=dtype).reshape(-1, moved.shape[-1])
     return flat, dtype, batch
+
+
+def _check_axis(axis):
+    """axis is an integer (a Python or NumPy int, not a bool or a float that happens to be whole)."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an integer (the class axis, e.g. -1); got {type(axis).__name__} {axis!r}")
 
 
 def _restore(flat, batch, axis, ndim):
@@ -87,6 +100,8 @@ def _output(out, shape, dtype, batch, axis, ndim, *inputs):
         return flat, lambda: _restore(flat, batch, axis, ndim)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writeable array (or no out)")
     expected = _restore(np.empty(shape, dtype), batch, axis, ndim).shape
     if out.shape != expected or out.dtype != dtype:
         raise ValueError(f"out must have shape {expected} and dtype {dtype}; got shape {out.shape}, dtype {out.dtype}")
@@ -210,28 +225,31 @@ def _needs_shift(total):
 
 
 def _labels(target, batch, size):
+    """Integer class labels of the batch shape, checked in their own dtype before any cast
+    (a uint64 2**64 - 1 must be reported as itself, not wrapped to -1)."""
     labels = np.asarray(target)
     if labels.shape != batch:
         raise ValueError(f"labels must have the batch shape {batch} (one class index per row); got {labels.shape}")
-    flat = labels.reshape(-1).astype(np.int64, copy=False)
+    flat = labels.reshape(-1)
     if flat.size <= _FEW:
         if all(0 <= value < size for value in flat.tolist()):
-            return flat
+            return flat.astype(np.int64)
     elif flat.min() >= 0 and flat.max() < size:
-        return flat
+        return flat.astype(np.int64, copy=False)
     bad = np.flatnonzero((flat < 0) | (flat >= size))
-    if bad.size:
-        where = tuple(int(n) for n in np.unravel_index(bad[0], batch)) if batch else ()
-        raise ValueError(f"labels must lie in 0..{size - 1} (K = {size}); label {flat[bad[0]]} at {where}")
-    return flat
+    where = tuple(int(n) for n in np.unravel_index(bad[0], batch)) if batch else ()
+    raise ValueError(f"labels must lie in 0..{size - 1} (K = {size}); label {flat[bad[0]].item()} at {where}")
 
 
 def _targets(target, z_flat, batch, axis):
     t = _like("target", target, "z", batch + z_flat.shape[-1:], axis)
+    given = np.asarray(target).dtype
     t = t.astype(np.float64, copy=False)
     sums = t.sum(axis=-1)
-    tolerance = 1e-6 if np.asarray(target).dtype == np.float32 else 1e-12
-    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance * max(1, z_flat.shape[-1])))
+    # each of K targets carries its own rounding: the tolerance follows the precision they were given in
+    eps = np.finfo(given).eps if given.kind == "f" else 0.0
+    tolerance = max(8 * eps, 1e-12) * max(1, z_flat.shape[-1])
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance))
     if bad.size:
         raise ValueError(f"soft targets must sum to 1 along the class axis (the gradient y - t is proved under "
                          f"sum_k t_k = 1, nothing more); row {int(bad[0])} sums to {float(sums[bad[0]])!r}")
@@ -259,7 +277,7 @@ def _softmax_unshifted(z, out):
 
     Lowered from shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: none
-    r"""
+    """
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
     v1 = np.empty(z.shape)
@@ -278,7 +296,7 @@ def _softmax_shifted(z, out):
 
     Lowered from shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
     Checker: proved, assumptions used: none
-    r"""
+    """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
@@ -312,7 +330,7 @@ def _log_softmax_unshifted(z, out):
     Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
     Checker: proved, assumptions used: max_at_mu
-    r"""
+    """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
@@ -343,7 +361,7 @@ def _log_softmax(z, out):
     Lowered from log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
     Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: max_at_mu
-    r"""
+    """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
@@ -377,7 +395,7 @@ def _cross_entropy_soft_unshifted(z, t, out):
     Lowered from cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
     Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Checker: proved, assumptions used: max_at_mu
-    r"""
+    """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
@@ -410,7 +428,7 @@ def _cross_entropy_soft(z, t, out):
     Lowered from cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
     Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: max_at_mu
-    r"""
+    """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
     v0 = np.empty(z.shape)
@@ -447,7 +465,7 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     Lowered from cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
     Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Checker: proved, assumptions used: one_hot, max_at_mu
-    r"""
+    """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
@@ -481,7 +499,7 @@ def _cross_entropy_label(z, gamma, out):
     Lowered from cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
     Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: one_hot, max_at_mu
-    r"""
+    """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
@@ -518,7 +536,7 @@ def _gradient_label_unshifted(z, gamma, out):
     Lowered from gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
     Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: one_hot
-    r"""
+    """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
     r0 = np.empty((z.shape[0], 1))
@@ -550,7 +568,7 @@ def _gradient_label_shifted(z, gamma, out):
     Lowered from gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
     Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
     Checker: proved, assumptions used: one_hot
-    r"""
+    """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
@@ -596,7 +614,7 @@ def _gradient_soft(y, t, out):
     Lowered from route1 (step 6): Derivative(E, z[j]) = -t[j] + y[j]
     Lowered from route2 (step 11): Derivative(E, z[j]) = -t[j] + y[j]
     Checker: proved, assumptions used: index_range, targets_sum_to_one
-    r"""
+    """
     np.subtract(y, t, out=out)
 
 
@@ -605,7 +623,7 @@ def _softmax_vjp(y, v, out):
 
     Lowered from softmax_vjp (step 2): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
     Checker: proved, assumptions used: index_range
-    r"""
+    """
     v0 = out if out.dtype == np.float64 else np.empty(y.shape)  # written last, read before
     r0 = np.empty((y.shape[0], 1))
     np.multiply(v, y, out=v0)
@@ -619,8 +637,10 @@ def _softmax_jacobian(y, out):
 
     Lowered from jacobian (step 7): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
     Checker: proved, assumptions used: index_range
-    r"""
-    out[...] = (-y[..., :, None] + _eye(y.shape[-1])) * y[..., None, :]
+    """
+    np.multiply(y[..., :, None], y[..., None, :], out=out)  # -y[j]*y[k] off the diagonal
+    np.negative(out, out=out)
+    _diagonal(out)[...] = (1.0 - y) * y  # (1 - y[k])*y[k] on it
 
 
 # ---------------------------------------------------------------------------
@@ -632,8 +652,11 @@ def _unshifted_where_safe(unshifted, shifted, block, out, *per_row):
     total = unshifted(block, *per_row, out)
     redo = _needs_shift(total)
     if redo is not None:
+        rows = block[redo]
         fixed = np.empty((redo.size,) + out.shape[1:], out.dtype)
-        shifted(block[redo], *(a[redo] for a in per_row), fixed)
+        shifted(rows, *(a[redo] for a in per_row), fixed)
+        # a row holding NaN or +inf, or all -inf, has no softmax: NaN in the whole row, for every function
+        fixed[~np.isfinite(rows.max(axis=-1))] = np.nan
         out[redo] = fixed
 
 
@@ -649,7 +672,7 @@ def softmax(z, axis=-1, out=None):
     Computed unshifted (c = 0) where the partition sum is at least 1 and finite,
     and shifted by the row maximum elsewhere, with the rounding of z_k - m carried:
         shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
-    r"""
+    """
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
     with np.errstate(all="ignore"):
@@ -668,7 +691,7 @@ def log_softmax(z, axis=-1, out=None):
         sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
         log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
         log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
-    r"""
+    """
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
     with np.errstate(all="ignore"):
@@ -681,7 +704,7 @@ def softmax_jacobian(z, axis=-1):
     r"""Jacobian J[..., j, k] = dy_k/dz_j = y_k (delta_jk - y_j); the two class axes are the last two.
 
         jacobian (step 7): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
-    r"""
+    """
     flat, dtype, batch = _rows("z", z, axis)
     y = np.empty(flat.shape, np.float64)
     out = np.empty(flat.shape + flat.shape[-1:], dtype)
@@ -695,7 +718,7 @@ def softmax_vjp(z, v, axis=-1, out=None):
     r"""Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
 
         softmax_vjp (step 2): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
-    r"""
+    """
     flat, dtype, batch = _rows("z", z, axis)
     vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
     y = np.empty(flat.shape, np.float64)
@@ -718,7 +741,7 @@ def cross_entropy(z, target, axis=-1):
         log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
         cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
         log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
-    r"""
+    """
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty((flat.shape[0], 1), dtype)
     labels = _is_labels(target, batch)
@@ -743,7 +766,7 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
         gradient_soft (step 1): Derivative(E, z[j]) = -t[j] + y[j]
         route1 (step 6): Derivative(E, z[j]) = -t[j] + y[j]
         route2 (step 11): Derivative(E, z[j]) = -t[j] + y[j]
-    r"""
+    """
     flat, dtype, batch = _rows("z", z, axis)
     labels = _is_labels(target, batch)
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
