@@ -119,7 +119,7 @@ def _split_header_and_blocks(src: _Source):
         if not stripped or stripped.startswith("#"):
             n += 1
             continue
-        if "$$" in raw:
+        if "$$" in raw and not _header_key(src.lines[n]):
             col = raw.index("$$") + 3
             rest = raw[raw.index("$$") + 2:]
             body, start_line, start_col = [], n + 1, col
@@ -150,6 +150,12 @@ def _split_header_and_blocks(src: _Source):
         header.append((key, value.strip(), n + 1, column))
         n += 1
     return header, blocks
+
+
+def _header_key(line: str) -> str | None:
+    """The key when the line is a header line ('title: ...'), even if its value holds '$$'."""
+    key = line.split(":", 1)[0].strip().lower() if ":" in line else None
+    return key if key in _KEYS and not line.lstrip().startswith("$") else None
 
 
 def _first(values: dict, key: str, default: str) -> str:
