@@ -152,13 +152,18 @@ _UNICODE = {
 }
 
 
+#: Latin Extended-A letters pdflatex's utf8 input does not know (Ħ ħ ĸ Ŀ ŀ ŉ Ŧ ŧ ſ)
+_NOT_SET_UP = set("\u0126\u0127\u0138\u013f\u0140\u0149\u0166\u0167\u017f")
+
+
 def _unicode(ch: str) -> str:
     if ch in _UNICODE:
         return _UNICODE[ch]
     if unicodedata.category(ch).startswith("C"):
         return ""  # a control or unassigned character: never printed
-    # Latin letters with accents (Latin-1 and Latin Extended-A): T1 fonts and pdflatex's utf8 input have them
-    if 0xC0 <= ord(ch) <= 0x17F and unicodedata.category(ch).startswith("L"):
+    # Latin letters with accents (Latin-1 and Latin Extended-A): T1 fonts and pdflatex's utf8 input have
+    # them, except a few that LaTeX has not set up (checked by compiling every one)
+    if 0xC0 <= ord(ch) <= 0x17F and unicodedata.category(ch).startswith("L") and ch not in _NOT_SET_UP:
         return ch
     return rf"\textsf{{[U+{ord(ch):04X}]}}"
 

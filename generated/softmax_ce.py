@@ -751,7 +751,24 @@ def cross_entropy(z, target, axis=-1):
                               (_cross_entropy_soft_unshifted, _cross_entropy_soft))
         for lo, hi in _blocks(*flat.shape):
             _unshifted_where_safe(unshifted, shifted, _work(flat[lo:hi]), out[lo:hi], given[lo:hi])
+        if not labels:
+            _zero_weight_on_masked_classes(flat, given, out)
     return out.reshape(batch)
+
+
+def _zero_weight_on_masked_classes(z, t, out):
+    """Rows where a target of weight 0 sits on a masked class (z_k = -inf): 0 (m - z_k) is 0 * inf = NaN in
+    the kernel, but such a term contributes nothing (0 ln 0 = 0).  Those rare rows are redone as
+    -sum over t_k != 0 of t_k ln y_k; a positive weight on a masked class still gives +inf."""
+    nan = np.isnan(out[:, 0])
+    if not nan.any():
+        return
+    rows = np.flatnonzero(nan & np.isfinite(z.max(axis=-1)))
+    if rows.size:
+        logs = log_softmax(z[rows])
+        weights = t[rows]
+        terms = np.multiply(weights, logs, out=np.zeros_like(logs), where=weights != 0)
+        out[rows, 0] = -terms.sum(axis=-1)
 
 
 def cross_entropy_grad(z, target, axis=-1, out=None):

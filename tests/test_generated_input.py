@@ -69,3 +69,78 @@ def test_out_may_be_the_input_itself():
         inplace = z.copy()
         assert fn(inplace, *args, out=inplace) is inplace
         np.testing.assert_array_equal(inplace, expected)
+
+
+@pytest.mark.parametrize("axis", [None, "0", 0.0, 1.0, True, np.float64(1.0), [1]])
+def test_axis_must_be_an_integer(axis):
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        g.softmax(Z, axis=axis)
+
+
+def test_numpy_integer_axis_is_accepted():
+    np.testing.assert_array_equal(g.softmax(Z, axis=np.int64(1)), g.softmax(Z, axis=1))
+
+
+def test_float16_soft_targets_summing_to_one_in_float16_are_accepted():
+    t16 = np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], np.float16)  # sums to 1.000122 in float64
+    grad = g.cross_entropy_grad(np.zeros((2, 3)), t16)
+    np.testing.assert_allclose(grad, 1 / 3 - t16.astype(np.float64))
+    with pytest.raises(ValueError, match="must sum to 1"):
+        g.cross_entropy_grad(np.zeros((1, 3)), np.array([[0.1, 0.2, 0.8]], np.float16))
+
+
+def test_a_huge_unsigned_label_is_reported_as_itself():
+    with pytest.raises(ValueError, match=f"label {2**64 - 1} at"):
+        g.cross_entropy(Z, np.array([0, 2**64 - 1], np.uint64))
+
+
+def test_read_only_out_is_named():
+    out = np.empty((2, 3))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        g.softmax(Z, out=out)
+
+
+INF, NAN = np.inf, np.nan
+POLICY_ROWS = {"holds +inf": [0.0, INF, 1.0], "holds NaN": [0.0, NAN, 1.0], "all -inf": [-INF, -INF, -INF],
+               "two +inf": [INF, INF, 0.0], "+inf and -inf": [INF, -INF, 0.0]}
+
+
+@pytest.mark.parametrize("row", list(POLICY_ROWS))
+def test_a_row_without_a_softmax_is_nan_in_every_result(row):
+    z = np.array([POLICY_ROWS[row], [1.0, 2.0, 3.0]])
+    labels, soft = np.array([0, 2]), np.array([[0.2, 0.3, 0.5]] * 2)
+    results = [g.softmax(z), g.log_softmax(z), g.cross_entropy(z, labels), g.cross_entropy(z, soft),
+               g.cross_entropy_grad(z, labels), g.cross_entropy_grad(z, soft), g.softmax_vjp(z, soft),
+               g.softmax_jacobian(z)]
+    for result in results:
+        assert np.all(np.isnan(result[0])), result
+        assert np.all(np.isfinite(result[1])), result  # the other row is not affected
+
+
+def test_minus_infinity_masks_a_class_in_every_result():
+    z = np.array([[0.0, -INF, 1.0]])
+    y = g.softmax(z)
+    assert y[0, 1] == 0 and np.isclose(y.sum(), 1)
+    assert g.log_softmax(z)[0, 1] == -INF
+    assert g.cross_entropy(z, np.array([1]))[0] == INF          # the label on a masked class
+    assert np.isfinite(g.cross_entropy(z, np.array([2]))[0])
+    assert g.cross_entropy(z, np.array([[0.5, 0.0, 0.5]]))[0] < INF  # no weight on it: finite
+    assert g.cross_entropy(z, np.array([[0.5, 0.1, 0.4]]))[0] == INF
+    np.testing.assert_allclose(g.cross_entropy_grad(z, np.array([1]))[0], [y[0, 0], -1.0, y[0, 2]])
+    np.testing.assert_allclose(g.cross_entropy_grad(z, np.array([[0.5, 0.1, 0.4]]))[0],
+                               [y[0, 0] - 0.5, -0.1, y[0, 2] - 0.4])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_jacobian_needs_at_most_twice_its_output(dtype):
+    import tracemalloc
+
+    z = np.random.default_rng(2).standard_normal(2000).astype(dtype)
+    tracemalloc.start()
+    try:
+        jac = g.softmax_jacobian(z)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2 * jac.nbytes, (peak, jac.nbytes)

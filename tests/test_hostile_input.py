@@ -335,3 +335,16 @@ def test_a_tex_error_in_material_from_a_file_names_that_file_and_line():
     log = "report.tex:5: Undefined control sequence.\nl.5 \\bad\n"
     assert latex_build.log_excerpt(log, tex).startswith("the failing part comes from notes/mine.deriv:12")
     assert latex_build.source_of(tex, 2) == ""
+
+
+@needs_tex
+def test_every_character_of_the_first_planes_escapes_to_tex_that_compiles(tmp_path):
+    from derive.tex_safe import tex_escape
+
+    text = "".join(chr(c) for c in range(0x20, 0x3000)) + "😀🎉\U0010ffff"
+    doc = ("\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{lmodern}\\usepackage{amsmath,amssymb}"
+           "\\begin{document}" + tex_escape(text) + "\\end{document}\n")
+    (tmp_path / "chars.tex").write_text(doc)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "chars.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, errors="replace", timeout=120)
+    assert run.returncode == 0, "\n".join(line for line in run.stdout.splitlines() if line.startswith("!"))
