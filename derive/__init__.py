@@ -9,11 +9,14 @@ The small public API, for checking your own steps::
     v.status          # Status.PROVED
     v.assumptions_used
 
-The data flows notation -> derivation -> normal_form / numeric -> checker ->
-verdicts -> presentation / codegen / report -> cli.
+The package is laid out as the data flows, and imports point one way only:
+base (errors, notation, assumptions, justifications, derivation, verdicts,
+resources) -> read (LaTeX -> derivations) -> check (normal form, numeric
+evaluation, checker) -> codegen / output (generated code; text, JSON, report)
+-> cli.
 """
 
-from .checker import check_derivation, check_equal
+from .check.checker import check_derivation, check_equal
 from .derivation import Case, Derivation, Finding, Step
 from .verdicts import Counterexample, Status, Verdict
 

@@ -51,12 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument("--check", action="store_true",
                          help="exit 1 if the generated files differ from what would be written")
     codegen.add_argument("-o", "--output", metavar="DIR", default=None,
-                         help="directory to write into (default: generated/ next to templates/)")
+                         help="directory to write into (default: ./generated)")
     report = sub.add_parser("report", help="render the LaTeX proof report and compile it to PDF")
     report.add_argument("names", nargs="*", metavar="NAME|FILE",
                         help="built-in derivations or derivation files to include (default: all built-in)")
     report.add_argument("-o", "--output", metavar="DIR", default=None,
-                        help="output directory (default: generated/report/)")
+                        help="output directory (default: ./generated/report)")
     report.add_argument("--no-pdf", action="store_true", help="write report.tex only")
     return parser
 
@@ -72,10 +72,10 @@ def say(text: str = "", stream=None) -> None:
 
 
 def _builtin():
-    """The notes' derivations (read from their LaTeX files), then the ones behind the generated code."""
-    from . import derivation_file, stability
+    """The notes' derivations, then the ones behind the generated code (all read from their files)."""
+    from .read import builtin
 
-    return derivation_file.builtin_notes(), stability.all_derivations()
+    return builtin.notes(), builtin.numerics()
 
 
 def _is_file(name: str) -> bool:
@@ -90,7 +90,7 @@ def _select(names, include_all=False):
     A file that cannot be read or parsed is an error of its own; the other
     files are still checked.
     """
-    from . import derivation_file
+    from .read import derivation_file
 
     notes, stability = _builtin()
     known = {**notes, **stability}
@@ -132,8 +132,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .checker import check_derivation
-    from .presentation import to_json_data, to_text
+    from .check.checker import check_derivation
+    from .output.text import to_json_data, to_text
 
     derivations, errors = _select(args.names, args.include_all)
     reports = [check_derivation(d) for d in derivations]
@@ -161,18 +161,16 @@ def _load_or_raise(names, include_all=False):
 def cmd_codegen(args) -> int:
     from pathlib import Path
 
-    from . import codegen, derivation_file, kernels
-    from .output_files import write_atomically
+    from .codegen import render
+    from .output.files import write_atomically
+    from .read import derivation_file
 
-    replacements = []
-    for name in args.files:
-        replacements.append(derivation_file.load(name))
-    kernels.replace_derivations(replacements)
-    directory = Path(args.output) if args.output else codegen.ROOT / "generated"
-    target = directory / codegen.OUTPUT_NAME
-    text = codegen.render()
+    replacements = [derivation_file.load(name) for name in args.files]
+    directory = Path(args.output) if args.output else render.DEFAULT_DIRECTORY
+    target = directory / render.OUTPUT_NAME
+    text = render.render(replacements)
     if args.check:
-        diff = codegen.difference(target, text)
+        diff = render.difference(target, text)
         if diff:
             say(f"{target} is stale or was edited by hand; run 'derive codegen' to regenerate.\n{diff}")
             return EXIT_FAIL
@@ -186,9 +184,9 @@ def cmd_codegen(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from . import codegen, latex_build, measure
-    from .checker import check_derivation
-    from .report import Numerics, build_tex
+    from .check.checker import check_derivation
+    from .output import latex_build, measure
+    from .output.report import Numerics, build_tex
 
     reports = [check_derivation(d) for d in _load_or_raise(args.names, include_all=True)]
     numerics = None
@@ -200,7 +198,7 @@ def cmd_report(args) -> int:
                 for dtype in (np.float64, np.float32) for scale in (1, 100, 1e4) for classes in (2, 10, 1000)]
         numerics = Numerics(rows, measure.finite_differences(module), measure.GENERATED.read_text())
     tex = build_tex(reports, numerics)
-    directory = Path(args.output) if args.output else codegen.ROOT / "generated" / "report"
+    directory = Path(args.output) if args.output else Path("generated") / "report"
     if args.no_pdf:
         say(f"wrote {latex_build.write_tex(directory, tex)}")
         return EXIT_PASS

@@ -62,6 +62,19 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """A definition the derivation states (softmax or cross-entropy in its own letters), checked, not trusted."""
+
+    lhs: sp.Expr
+    rhs: sp.Expr
+    line: int = 0
+
+    @property
+    def what(self) -> str:
+        return "softmax" if isinstance(self.lhs, sp.Indexed) else "the cross-entropy -sum_k t_k ln y_k"
+
+
+@dataclass(frozen=True)
 class Finding:
     """Something sloppy or ambiguous in the notes, reported, never silently fixed."""
 
@@ -87,6 +100,10 @@ class Derivation:
     names: dict = field(default_factory=dict, compare=False, hash=False)
     #: the file the derivation was read from ('' when built in code)
     path: str = ""
+    #: its 'define:' lines, which the checker proves equal to the notation's definitions
+    definitions: tuple[Definition, ...] = ()
+    #: a content hash of the text it was read from ('' when built in code)
+    digest: str = ""
 
     def __post_init__(self):
         validate(self)
@@ -148,3 +165,69 @@ def validate(derivation: Derivation) -> None:
                 raise DerivationError(*where, f"unknown assumption '{a}'; known: {sorted(assumption_registry.REGISTRY)}")
         if step.case is not None and not (is_index(step.case.left) and is_index(step.case.right)):
             raise DerivationError(*where, f"a case must relate two indices, got {step.case.label}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one step claims: ``previous = step.expr`` for each (previous, case) pair."""
+
+    index: int
+    step: Step
+    against: tuple[tuple[sp.Expr, Case | None], ...]
+    findings: tuple[Finding, ...] = ()
+
+
+def walk(derivation: Derivation) -> tuple[list[Claim], tuple[tuple[sp.Expr, Case | None], ...]]:
+    """Pair every step with what it must equal, and find the chain's last line(s).
+
+    A step continues the chain (the previous line, or the last line of its
+    case), except: a side result (``lhs``) is checked on its own; a step that
+    restates the start (a second attempt, the start under a case) is compared
+    with the start; the first step after a case split is compared with the
+    last line of every case (also when it restates the start, if it says it
+    combines the cases).  The last lines are the chain's end, or the last
+    line of each case when the derivation ends inside a split (none when no
+    step ever continues from the start).
+    """
+    claims: list[Claim] = []
+    chain, moved = derivation.start, False
+    open_cases: dict[Case, sp.Expr] = {}
+    for number, step in enumerate(derivation.steps, start=1):
+        findings: list[Finding] = []
+        if step.lhs is not None:
+            against = ((step.lhs, step.case),)
+        elif step.case is not None:
+            previous = derivation.start if step.restates else open_cases.get(step.case, chain)
+            against = ((previous, step.case),)
+            open_cases[step.case] = step.expr
+        elif open_cases and (justification_registry.REGISTRY[step.justification].merges_cases or not step.restates):
+            against = tuple((prev, case) for case, prev in open_cases.items())
+            if not justification_registry.REGISTRY[step.justification].merges_cases:
+                findings.append(Finding("justification", f"step {number} follows a case split but is not "
+                                        "justified as combining the cases", number))
+            findings.extend(_coverage_findings(list(open_cases), number))
+            open_cases, chain, moved = {}, step.expr, True
+        else:
+            against = ((derivation.start if step.restates else chain, None),)
+            open_cases, chain, moved = {}, step.expr, True
+        claims.append(Claim(number, step, against, tuple(findings)))
+    if open_cases:
+        ends = tuple((expr, case) for case, expr in open_cases.items())
+    else:
+        ends = ((chain, None),) if moved else ()
+    return claims, ends
+
+
+def derivation_claims(derivation: Derivation) -> list[Claim]:
+    return walk(derivation)[0]
+
+
+def _coverage_findings(cases: list[Case], number: int) -> list[Finding]:
+    pairs = {(c.left, c.right) for c in cases}
+    out = []
+    for left, right in pairs:
+        have = {c.equal for c in cases if (c.left, c.right) == (left, right)}
+        if have != {True, False}:
+            missing = Case(left, right, not next(iter(have)))
+            out.append(Finding("cases", f"the case split before step {number} does not cover {missing.label}", number))
+    return out

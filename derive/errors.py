@@ -51,3 +51,34 @@ class EvaluationError(DeriveError):
 
 class OutputError(DeriveError):
     """Writing an output (generated code, report) failed; nothing was half-written."""
+
+
+#: at most this many characters of the offending line are echoed around the column
+ECHO_WIDTH = 100
+
+
+class ParseError(InputError):
+    """A position in the input, what was found there and what was expected."""
+
+    def __init__(self, message: str, line: int, column: int, source_line: str = "", path: str = "<input>"):
+        self.line, self.column, self.path, self.problem = line, column, path, message
+        caret = ""
+        if source_line:
+            start = max(0, column - 1 - ECHO_WIDTH // 2)
+            shown = source_line[start:start + ECHO_WIDTH]
+            before = "..." if start else ""
+            after = "..." if start + ECHO_WIDTH < len(source_line) else ""
+            caret = f"\n    {before}{shown}{after}\n    {' ' * (len(before) + column - 1 - start)}^"
+        super().__init__(f"{path}:{line}:{column}: {message}{caret}")
+
+
+class CodegenError(DeriveError):
+    """A kernel could not be built, proved or lowered; nothing is written."""
+
+
+class LoweringError(CodegenError):
+    """An expression the lowering cannot turn into array code (never half code)."""
+
+
+class TexError(DeriveError):
+    """TeX is missing, or the document did not compile (the message holds the log excerpt)."""

@@ -162,3 +162,19 @@ def latex(expr) -> str:
     Printed from the expression, so it holds nothing a user typed.
     """
     return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")
+
+
+def rebuild(expr: sp.Basic) -> sp.Basic:
+    """Re-evaluate a tree built with ``evaluate=False`` (keeps Sum/Derivative unevaluated)."""
+    if not expr.args or isinstance(expr, (sp.Indexed, sp.IndexedBase)):
+        return expr
+    args = [rebuild(a) if isinstance(a, sp.Basic) else a for a in expr.args]
+    if isinstance(expr, sp.Derivative):
+        return sp.Derivative(*args, evaluate=False)
+    if isinstance(expr, sp.Sum):
+        return sp.Sum(*args)
+    if isinstance(expr, sp.Piecewise):
+        return sp.Piecewise(*args)
+    if isinstance(expr, (sp.Tuple,)):
+        return sp.Tuple(*args)
+    return expr.func(*args)

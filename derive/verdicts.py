@@ -11,11 +11,36 @@ limit, a SymPy failure, an expression that cannot be evaluated).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 import mpmath
 
-from .numeric import Point
+
+@dataclass(frozen=True)
+class Point:
+    """Concrete values: K, the free indices, logits z_1..z_K and targets t_1..t_K."""
+
+    K: int
+    indices: dict = field(hash=False)
+    z: tuple
+    t: tuple
+    #: the cotangent v_1..v_K and the shift c (m is always max_k z_k)
+    v: tuple = ()
+    c: float = 0.0
+
+    def as_dict(self) -> dict:
+        out = {
+            "K": self.K,
+            "indices": {str(s): v for s, v in sorted(self.indices.items(), key=lambda kv: str(kv[0]))},
+            "z": [float(v) for v in self.z],
+            "t": [str(v) if isinstance(v, Fraction) else float(v) for v in self.t],
+        }
+        if self.v:
+            out["v"] = [float(x) for x in self.v]
+        if self.c:
+            out["c"] = float(self.c)
+        return out
 
 
 class Status(enum.Enum):

@@ -1,18 +1,19 @@
 # GENERATED FILE -- DO NOT EDIT.
-# Written by `derive codegen` from templates/softmax_ce.py.j2 and these derivations (name: content hash):
-#   cross_entropy_label: 01038db8089265a3
-#   cross_entropy_soft: c98a5804504e1d3f
-#   gradient_label: 596dbe1f146e4b24
-#   gradient_soft: 71b268fb0505d364
-#   jacobian: a1a4d8dcae680aea
-#   log1p_partition: 50dc941866ae8549
-#   log1p_partition_unshifted: 79a3dcd7722f3ec7
-#   log_softmax: 75d29f4eb71a005c
-#   route1: 27cdc7c994d3c1ef
-#   route2: 13ed1e54cb5477f6
-#   shift_invariance: 2559e3df915893d5
-#   softmax_vjp: 9463fda449825861
-#   sum_split_at_label: 6a355baafce1b821
+# Written by `derive codegen` from templates/softmax_ce.py.j2 and these derivations
+# (name: the file it was read from, and the first 16 hex digits of the SHA-256 of that file's text):
+#   cross_entropy_label: derive/derivations/cross_entropy_label.deriv 2c8082ab3aed3993
+#   cross_entropy_soft: derive/derivations/cross_entropy_soft.deriv 13e88bb6b5bb97b7
+#   gradient_label: derive/derivations/gradient_label.deriv 87fb8f275c3c2d07
+#   gradient_soft: derive/derivations/gradient_soft.deriv 88cc43a12237e1a3
+#   jacobian: derive/derivations/jacobian.deriv 3e197de9b6ae8c1b
+#   log1p_partition: derive/derivations/log1p_partition.deriv fb5efdef40b98e36
+#   log1p_partition_unshifted: derive/derivations/log1p_partition_unshifted.deriv 1ed8b061bcc87010
+#   log_softmax: derive/derivations/log_softmax.deriv 397751c244f1023c
+#   route1: derive/derivations/route1.deriv 2982e8906977be49
+#   route2: derive/derivations/route2.deriv 9b41e37079925aa3
+#   shift_invariance: derive/derivations/shift_invariance.deriv c16579c5a22918e9
+#   softmax_vjp: derive/derivations/softmax_vjp.deriv efb46e4c55e1dc22
+#   sum_split_at_label: derive/derivations/sum_split_at_label.deriv 9cc0d48553bf6eb8
 # Every kernel below is lowered from an expression the derive checker proved for symbolic K.
 # Regenerate with `derive codegen`; `derive codegen --check` tells when this file is stale.
 r"""Softmax, log-softmax, their derivatives and cross-entropy, generated from proved derivations.
@@ -275,7 +276,7 @@ def _is_labels(target, batch):
 def _softmax_unshifted(z, out):
     r"""y[k] = exp(z[k])/Sum(exp(z[i]), (i, 1, K))
 
-    Lowered from shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
+    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: none
     """
     v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
@@ -294,7 +295,7 @@ def _softmax_unshifted(z, out):
 def _softmax_shifted(z, out):
     r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
 
-    Lowered from shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
+    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
     Checker: proved, assumptions used: none
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -326,9 +327,9 @@ def _softmax_shifted(z, out):
 def _log_softmax_unshifted(z, out):
     r"""log(y[k]) = -m - log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) + z[k]
 
-    Lowered from log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
-    Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
-    Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
+    Lowered from derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from derive/derivations/log1p_partition_unshifted.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
     Checker: proved, assumptions used: max_at_mu
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -358,8 +359,8 @@ def _log_softmax_unshifted(z, out):
 def _log_softmax(z, out):
     r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
 
-    Lowered from log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
-    Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Lowered from derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: max_at_mu
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -392,8 +393,8 @@ def _log_softmax(z, out):
 def _cross_entropy_soft_unshifted(z, t, out):
     r"""E = Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
 
-    Lowered from cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
-    Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+    Lowered from derive/derivations/cross_entropy_soft.deriv, step 3 (line 11): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+    Lowered from derive/derivations/log1p_partition_unshifted.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Checker: proved, assumptions used: max_at_mu
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -425,8 +426,8 @@ def _cross_entropy_soft_unshifted(z, t, out):
 def _cross_entropy_soft(z, t, out):
     r"""E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
 
-    Lowered from cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
-    Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Lowered from derive/derivations/cross_entropy_soft.deriv, step 3 (line 11): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: max_at_mu
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
@@ -462,8 +463,8 @@ def _cross_entropy_soft(z, t, out):
 def _cross_entropy_label_unshifted(z, gamma, out):
     r"""E = m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K))) - z[gamma]
 
-    Lowered from cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
-    Lowered from log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+    Lowered from derive/derivations/cross_entropy_label.deriv, step 2 (line 10): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from derive/derivations/log1p_partition_unshifted.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     Checker: proved, assumptions used: one_hot, max_at_mu
     """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -496,8 +497,8 @@ def _cross_entropy_label_unshifted(z, gamma, out):
 def _cross_entropy_label(z, gamma, out):
     r"""E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
 
-    Lowered from cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
-    Lowered from log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Lowered from derive/derivations/cross_entropy_label.deriv, step 2 (line 10): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     Checker: proved, assumptions used: one_hot, max_at_mu
     """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -533,8 +534,8 @@ def _cross_entropy_label(z, gamma, out):
 def _gradient_label_unshifted(z, gamma, out):
     r"""Derivative(E, z[k]) = exp(z[k])/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(z[k]), (k, 1, K))/(exp(z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(z[i]), (i, 1, K)))
 
-    Lowered from gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
-    Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
+    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: one_hot
     """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -565,8 +566,8 @@ def _gradient_label_unshifted(z, gamma, out):
 def _gradient_label_shifted(z, gamma, out):
     r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
 
-    Lowered from gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
-    Lowered from sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
+    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
     Checker: proved, assumptions used: one_hot
     """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
@@ -610,9 +611,9 @@ def _gradient_label_shifted(z, gamma, out):
 def _gradient_soft(y, t, out):
     r"""Derivative(E, z[k]) = -t[k] + y[k]
 
-    Lowered from gradient_soft (step 1): Derivative(E, z[j]) = -t[j] + y[j]
-    Lowered from route1 (step 6): Derivative(E, z[j]) = -t[j] + y[j]
-    Lowered from route2 (step 11): Derivative(E, z[j]) = -t[j] + y[j]
+    Lowered from derive/derivations/gradient_soft.deriv, step 1 (line 8): Derivative(E, z[j]) = -t[j] + y[j]
+    Lowered from derive/derivations/route1.deriv, step 6 (line 22): Derivative(E, z[j]) = -t[j] + y[j]
+    Lowered from derive/derivations/route2.deriv, step 11 (line 27): Derivative(E, z[j]) = -t[j] + y[j]
     Checker: proved, assumptions used: index_range, targets_sum_to_one
     """
     np.subtract(y, t, out=out)
@@ -621,7 +622,7 @@ def _gradient_soft(y, t, out):
 def _softmax_vjp(y, v, out):
     r"""Sum(Derivative(y[i], z[k])*v[i], (i, 1, K)) = (v[k] - Sum(v[i]*y[i], (i, 1, K)))*y[k]
 
-    Lowered from softmax_vjp (step 2): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
+    Lowered from derive/derivations/softmax_vjp.deriv, step 2 (line 9): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
     Checker: proved, assumptions used: index_range
     """
     v0 = out if out.dtype == np.float64 else np.empty(y.shape)  # written last, read before
@@ -635,7 +636,7 @@ def _softmax_vjp(y, v, out):
 def _softmax_jacobian(y, out):
     r"""Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
 
-    Lowered from jacobian (step 7): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
+    Lowered from derive/derivations/jacobian.deriv, step 7 (line 27): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
     Checker: proved, assumptions used: index_range
     """
     np.multiply(y[..., :, None], y[..., None, :], out=out)  # -y[j]*y[k] off the diagonal
@@ -671,7 +672,7 @@ def softmax(z, axis=-1, out=None):
 
     Computed unshifted (c = 0) where the partition sum is at least 1 and finite,
     and shifted by the row maximum elsewhere, with the rounding of z_k - m carried:
-        shift_invariance (step 2): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
+        derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     """
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
@@ -686,11 +687,11 @@ def log_softmax(z, axis=-1, out=None):
     The sum is formed from e^{z_i} / e^{z_mu} where the unshifted partition sum is
     safe (no rounded difference to carry), and from e^{z_i - m} with its TwoSum
     remainder elsewhere:
-        log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
-        log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
-        sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
-        log_softmax (step 3): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
-        log1p_partition (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+        derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+        derive/derivations/log1p_partition_unshifted.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+        derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), at mu, c = 0
+        derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+        derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     """
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
@@ -703,7 +704,7 @@ def log_softmax(z, axis=-1, out=None):
 def softmax_jacobian(z, axis=-1):
     r"""Jacobian J[..., j, k] = dy_k/dz_j = y_k (delta_jk - y_j); the two class axes are the last two.
 
-        jacobian (step 7): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
+        derive/derivations/jacobian.deriv, step 7 (line 27): Derivative(y[k], z[j]) = (KroneckerDelta(j, k) - y[j])*y[k]
     """
     flat, dtype, batch = _rows("z", z, axis)
     y = np.empty(flat.shape, np.float64)
@@ -717,7 +718,7 @@ def softmax_jacobian(z, axis=-1):
 def softmax_vjp(z, v, axis=-1, out=None):
     r"""Vector-Jacobian product sum_k v_k dy_k/dz_j = y_j (v_j - <v, y>), without forming the Jacobian.
 
-        softmax_vjp (step 2): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
+        derive/derivations/softmax_vjp.deriv, step 2 (line 9): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
     """
     flat, dtype, batch = _rows("z", z, axis)
     vv = _like("v", v, "z", batch + flat.shape[-1:], axis)
@@ -737,10 +738,10 @@ def cross_entropy(z, target, axis=-1):
     targets shaped like z whose rows sum to 1.  Returns the batch shape.
     Labels: E = (m - z_gamma) + log1p(sum_{i != mu} e^{z_i - m}).
     Soft:   E = sum_k t_k ((m - z_k) + log1p(...)), a sum of non-negative terms.
-        cross_entropy_label (step 2): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
-        log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
-        cross_entropy_soft (step 3): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
-        log1p_partition_unshifted (step 1): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+        derive/derivations/cross_entropy_label.deriv, step 2 (line 10): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+        derive/derivations/log1p_partition_unshifted.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
+        derive/derivations/cross_entropy_soft.deriv, step 3 (line 11): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+        derive/derivations/log1p_partition_unshifted.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(i, mu))*exp(z[i]), (i, 1, K)))
     """
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty((flat.shape[0], 1), dtype)
@@ -778,11 +779,11 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
     computed as -sum_{k != gamma} y_k (no cancellation when y_gamma is near 1).
     Soft targets (shaped like z): y_j - t_j, which the checker proves needs only
     sum_k t_k = 1 (not one-hot targets); rows that do not sum to 1 are rejected.
-        gradient_label (step 3): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
-        sum_split_at_label (step 1): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
-        gradient_soft (step 1): Derivative(E, z[j]) = -t[j] + y[j]
-        route1 (step 6): Derivative(E, z[j]) = -t[j] + y[j]
-        route2 (step 11): Derivative(E, z[j]) = -t[j] + y[j]
+        derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+        derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = 0
+        derive/derivations/gradient_soft.deriv, step 1 (line 8): Derivative(E, z[j]) = -t[j] + y[j]
+        derive/derivations/route1.deriv, step 6 (line 22): Derivative(E, z[j]) = -t[j] + y[j]
+        derive/derivations/route2.deriv, step 11 (line 27): Derivative(E, z[j]) = -t[j] + y[j]
     """
     flat, dtype, batch = _rows("z", z, axis)
     labels = _is_labels(target, batch)

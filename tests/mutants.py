@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.normal_form import rebuild
+from derive.check.normal_form import rebuild
 from derive.notation import free_indices, j, k, y
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from derive.measure import load_generated as load
+from generated_module import load
 
 g = load()
 RNG = np.random.default_rng(42)

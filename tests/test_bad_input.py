@@ -10,7 +10,7 @@ import sympy as sp
 
 from derive.errors import DerivationError
 from derive.notation import j, y
-from derive.notes import all_derivations
+from derive.read.builtin import notes as all_derivations
 
 ROUTE1 = all_derivations()["route1"]
 

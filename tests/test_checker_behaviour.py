@@ -6,11 +6,12 @@ import time
 import pytest
 import sympy as sp
 
-from derive import check_equal, normal_form
-from derive import checker as checker_module
-from derive.checker import check_step
+from derive import check_equal
+from derive.check import normal_form
+from derive.check import checker as checker_module
+from derive.check.checker import check_step
 from derive.notation import E, Sum, d, delta, gamma, j, k, t, y, z
-from derive.notes import all_derivations
+from derive.read.builtin import notes as all_derivations
 from derive.verdicts import Status
 
 from reference import differ, value
@@ -121,7 +122,7 @@ def test_one_hot_case_form():
 
 
 def test_slow_numeric_check_is_undecided_not_proved(monkeypatch):
-    from derive import numeric
+    from derive.check import numeric
 
     def slow_search(*args, **kwargs):
         time.sleep(5)

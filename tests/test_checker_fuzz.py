@@ -9,11 +9,11 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive.checker import check_derivation
-from derive.derivation_file import parse
+from derive.check.checker import check_derivation
+from derive.read.derivation_file import parse
 from derive.errors import DeriveError
 from derive.notation import j, k
-from derive.numeric import Point
+from derive.check.numeric import Point
 from derive.verdicts import Status
 
 from reference import defined, differ, value

@@ -8,11 +8,12 @@ import sys
 import pytest
 import sympy as sp
 
-from derive import codegen, kernels
+from derive.codegen import render as codegen
+from derive.codegen import kernels
 from derive.notation import i, m, z
 from derive.verdicts import Status
 
-from derive.measure import GENERATED as PATH
+from generated_module import PATH
 
 
 def _cli(*args):
@@ -105,7 +106,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    from derive import output_files
+    from derive.output import files as output_files
     monkeypatch.setattr(output_files.os, "replace", broken_replace)
     from derive.errors import OutputError
     with pytest.raises(OutputError, match="disk full"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from derive.measure import load_generated as load
+from generated_module import load
 
 g = load()
 Z = np.zeros((2, 3))

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.measure import accuracy, central_difference, load_generated, relative_error
+from derive.output.measure import accuracy, central_difference, relative_error
+from generated_module import load
 
-g = load_generated()
+g = load()
 
 
 @st.composite

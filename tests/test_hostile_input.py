@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from derive import cli, latex_build, output_files
-from derive.derivation_file import parse
-from derive.latex_parser import ParseError
+from derive import cli
+from derive.output import latex_build
+from derive.output import files as output_files
+from derive.read.derivation_file import parse
+from derive.read.latex import ParseError
 
 from injection_corpus import AWKWARD_PROSE, FORMULA_PAYLOADS, PYTHON_PAYLOADS, TEX_PAYLOADS, everywhere, fill, with_formula
 
@@ -140,7 +142,8 @@ def test_a_tex_loop_stops_at_the_time_limit_and_leaves_no_tex_running(tmp_path, 
 INTERRUPTED = """
 import signal, sys
 from pathlib import Path
-from derive import cli, latex_build
+from derive import cli
+from derive.output import latex_build
 signal.signal(signal.SIGTERM, cli._terminate)
 try:
     latex_build.compile_pdf(Path(sys.argv[1]), {tex!r})
@@ -205,7 +208,7 @@ with open("report.pdf", "wb") as fh:
 PUBLISH = """
 import sys
 from pathlib import Path
-from derive import latex_build
+from derive.output import latex_build
 latex_build.compile_pdf(Path(sys.argv[1]), sys.argv[2])
 """
 
@@ -339,7 +342,7 @@ def test_a_tex_error_in_material_from_a_file_names_that_file_and_line():
 
 @needs_tex
 def test_every_character_of_the_first_planes_escapes_to_tex_that_compiles(tmp_path):
-    from derive.tex_safe import tex_escape
+    from derive.output.tex_safe import tex_escape
 
     text = "".join(chr(c) for c in range(0x20, 0x3000)) + "😀🎉\U0010ffff"
     doc = ("\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{lmodern}\\usepackage{amsmath,amssymb}"

@@ -13,9 +13,9 @@ import random
 import pytest
 
 from derive import assumptions as assumption_registry
-from derive.checker import check_step, derivation_claims
-from derive.notes import all_derivations
-from derive.numeric import Point
+from derive.check.checker import check_step, derivation_claims
+from derive.read.builtin import notes as all_derivations
+from derive.check.numeric import Point
 from derive.verdicts import Status
 
 from mutants import mutants

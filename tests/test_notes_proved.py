@@ -2,8 +2,8 @@
 
 import pytest
 
-from derive.checker import check_derivation
-from derive.notes import all_derivations
+from derive.check.checker import check_derivation
+from derive.read.builtin import notes as all_derivations
 from derive.verdicts import Status
 
 DERIVATIONS = all_derivations()

@@ -9,11 +9,11 @@ import sys
 import pytest
 import sympy as sp
 
-from derive import latex_build
-from derive.checker import check_derivation
+from derive.output import latex_build
+from derive.check.checker import check_derivation
 from derive.derivation import Finding
-from derive.notes import all_derivations
-from derive.report import build_tex, tex_escape
+from derive.read.builtin import notes as all_derivations
+from derive.output.report import build_tex, tex_escape
 
 NOTES = all_derivations()
 needs_tex = pytest.mark.skipif(not shutil.which("pdflatex") or not shutil.which("pdftotext"),

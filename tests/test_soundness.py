@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive import check_equal
-from derive import checker as checker_module
-from derive import numeric
-from derive.checker import check_derivation
-from derive.derivation_file import parse
-from derive.latex_parser import ParseError
+from derive.check import checker as checker_module
+from derive.check import numeric
+from derive.check.checker import check_derivation
+from derive.read.derivation_file import parse
+from derive.read.latex import ParseError
 from derive.notation import E, K, Sum, d, delta, i, j, k, m, mu, t, y, z
-from derive.presentation import to_json_data, to_text
-from derive.report import build_tex
+from derive.output.text import to_json_data, to_text
+from derive.output.report import build_tex
 from derive.verdicts import Status
 
 from reference import defined, differ, value
@@ -213,8 +213,8 @@ def test_derivative_with_respect_to_a_target(tmp_path):
 
 @pytest.mark.parametrize("formula", [r"E(\vec{y}, \vec{t} = y_j", r"E(z_j,", r"y_k(z_j", r"E(\vec{y}"])
 def test_unclosed_argument_list_is_an_error_not_a_hang(formula):
-    code = ("from derive.latex_parser import parse_expression, ParseError; from derive.notation import *;"
-            "from derive.latex_parser import Names;"
+    code = ("from derive.read.latex import parse_expression, ParseError; from derive.notation import *;"
+            "from derive.read.latex import Names;"
             "n = Names(indexed={'z': z, 't': t, 'y': y}, scalars={'E': E, 'K': K}, indices={'j': j, 'k': k},"
             " vector_index=j);"
             f"\ntry:\n    parse_expression({formula!r}, n)\nexcept ParseError as e:\n    print('ParseError', e)")

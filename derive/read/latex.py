@@ -22,27 +22,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .errors import InputError
-from .notation import K, d
-
-
-#: at most this many characters of the offending line are echoed around the column
-ECHO_WIDTH = 100
-
-
-class ParseError(InputError):
-    """A position in the input, what was found there and what was expected."""
-
-    def __init__(self, message: str, line: int, column: int, source_line: str = "", path: str = "<input>"):
-        self.line, self.column, self.path, self.problem = line, column, path, message
-        caret = ""
-        if source_line:
-            start = max(0, column - 1 - ECHO_WIDTH // 2)
-            shown = source_line[start:start + ECHO_WIDTH]
-            before = "..." if start else ""
-            after = "..." if start + ECHO_WIDTH < len(source_line) else ""
-            caret = f"\n    {before}{shown}{after}\n    {' ' * (len(before) + column - 1 - start)}^"
-        super().__init__(f"{path}:{line}:{column}: {message}{caret}")
+from ..errors import ParseError
+from ..notation import K, d
 
 
 @dataclass(frozen=True)
@@ -237,7 +218,7 @@ class Parser:
             if n == 0 or n == len(terms) - 1:
                 raise self.error(r"'\dots' needs a first and a last term around it")
             first, last = terms[n - 1], terms[n + 1]
-            summed = _as_sum(first, last)
+            summed = _as_sum(first, last, list(self.names.indices.values()))
             if summed is None:
                 raise self.error(rf"cannot read '{first} + \dots + {last}' as a sum from 1 to K")
             terms[n - 1:n + 2] = [summed]
@@ -438,7 +419,7 @@ class Parser:
 
     def _depends_on(self, value) -> set:
         """The variables a quantity of the notation is a function of."""
-        from .notation import E as loss, t as targets, y as probabilities, z as logits
+        from ..notation import E as loss, t as targets, y as probabilities, z as logits
 
         if value == loss:
             return {logits, probabilities, targets}
@@ -747,9 +728,14 @@ class Parser:
         return sp.Eq(left, right) if equal else sp.Ne(left, right)
 
 
-def _as_sum(first: sp.Expr, last: sp.Expr) -> sp.Expr | None:
-    """first + ... + last as sum_{i=1}^K f(i), when first = f(1) and last = f(K)."""
-    bound = sp.Symbol("_dots", integer=True, positive=True)
+def _as_sum(first: sp.Expr, last: sp.Expr, letters=()) -> sp.Expr | None:
+    """first + ... + last as sum_{i=1}^K f(i), when first = f(1) and last = f(K).
+
+    The bound index is the first of `letters` (the derivation's indices) that does
+    not occur in the terms, so the sum prints and reads back like one written out.
+    """
+    taken = first.free_symbols | last.free_symbols
+    bound = next((s for s in letters if s not in taken), sp.Symbol("n", integer=True, positive=True))
     template = first.replace(lambda e: isinstance(e, sp.Indexed) and e.indices == (1,),
                              lambda e: e.base[bound])
     if bound not in template.free_symbols:

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import assumptions as assumption_registry
-from .derivation import Case
-from .notation import K, is_index, m, mu, t, unfold_all, unfold_E, v, y, z
+from .. import assumptions as assumption_registry
+from ..derivation import Case
+from ..notation import K, is_index, m, mu, rebuild, t, unfold_all, unfold_E, v, y, z
 
 MAX_PASSES = 8
 
@@ -47,22 +47,6 @@ class Context:
 
     def with_unequal(self, a, b) -> "Context":
         return Context(self.assumptions, self.case, self.unequal | {frozenset((a, b))})
-
-
-def rebuild(expr: sp.Basic) -> sp.Basic:
-    """Re-evaluate a tree built with ``evaluate=False`` (keeps Sum/Derivative unevaluated)."""
-    if not expr.args or isinstance(expr, (sp.Indexed, sp.IndexedBase)):
-        return expr
-    args = [rebuild(a) if isinstance(a, sp.Basic) else a for a in expr.args]
-    if isinstance(expr, sp.Derivative):
-        return sp.Derivative(*args, evaluate=False)
-    if isinstance(expr, sp.Sum):
-        return sp.Sum(*args)
-    if isinstance(expr, sp.Piecewise):
-        return sp.Piecewise(*args)
-    if isinstance(expr, (sp.Tuple,)):
-        return sp.Tuple(*args)
-    return expr.func(*args)
 
 
 def rename_bound(expr: sp.Basic) -> sp.Basic:

@@ -17,7 +17,8 @@ import mpmath
 import numpy as np
 
 REFERENCE_DIGITS = 400
-GENERATED = Path(__file__).resolve().parent.parent / "generated" / "softmax_ce.py"
+#: where `derive codegen` writes by default, relative to the current directory
+GENERATED = Path("generated") / "softmax_ce.py"
 
 
 def load_generated(path: Path = GENERATED):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .checker import DerivationReport
-from .verdicts import Status
+from ..check.checker import DerivationReport
+from ..verdicts import Status
 
 MARKS = {Status.PROVED: "✓", Status.NUMERIC: "~", Status.REFUTED: "✗", Status.UNDECIDED: "?"}
 

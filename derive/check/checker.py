@@ -25,14 +25,14 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.polys.polyerrors import BasePolynomialError
 
-from . import assumptions as assumption_registry
+from .. import assumptions as assumption_registry
 from . import numeric
-from .derivation import Case, Derivation, Finding, Step, check_expression
-from .notation import E, c, t, v
-from .errors import DerivationError, EvaluationError
-from .justifications import REGISTRY as JUSTIFICATIONS
+from ..derivation import Case, Claim, Definition, Derivation, Finding, Step, check_expression, derivation_claims, walk
+from ..notation import E, c, t, v
+from ..errors import DerivationError, EvaluationError
+from ..justifications import REGISTRY as JUSTIFICATIONS
 from .normal_form import Context, proves_equal, rebuild
-from .verdicts import Counterexample, Status, Verdict, format_value, worst
+from ..verdicts import Counterexample, Status, Verdict, format_value, worst
 
 #: seconds one claim may spend in SymPy before it is called undecided
 STEP_TIME_LIMIT = 20.0
@@ -248,6 +248,8 @@ class DerivationReport:
     steps: tuple[StepReport, ...]
     result: ResultReport
     findings: tuple[Finding, ...]
+    #: each 'define:' line with the checker's verdict that it is the notation's definition
+    definitions: tuple[tuple[Definition, Verdict], ...] = ()
 
     @property
     def status(self) -> Status:
@@ -258,6 +260,7 @@ class DerivationReport:
         does not refute that result.
         """
         statuses = [s.verdict.status for s in self.steps] + [self.result.reached.status]
+        statuses += [v.status for _, v in self.definitions]
         if self.result.rederived.status is Status.REFUTED:
             statuses.append(Status.REFUTED)
         return worst(statuses)
@@ -270,7 +273,9 @@ class DerivationReport:
     def failures(self, allow_numeric: bool = False) -> list[str]:
         """Why the derivation does not pass, one short reason each (empty when it passes)."""
         ok = {Status.PROVED, Status.NUMERIC} if allow_numeric else {Status.PROVED}
-        out = [f"step {s.index} is {s.verdict.status.value}" for s in self.steps if s.verdict.status not in ok]
+        out = [f"the definition on line {d.line} is not {d.what} ({v.status.value})"
+               for d, v in self.definitions if v.status not in ok]
+        out += [f"step {s.index} is {s.verdict.status.value}" for s in self.steps if s.verdict.status not in ok]
         if self.result.reached.status not in ok:
             out.append(f"the last line is not shown to equal the stated result ({self.result.reached.status.value})")
         if self.result.rederived.status is Status.REFUTED:
@@ -288,61 +293,6 @@ def _combine(verdicts: list[Verdict]) -> Verdict:
                    message="proved in every case; " + "; ".join(v.message for v in verdicts),
                    points_checked=sum(v.points_checked for v in verdicts),
                    points_skipped=sum(v.points_skipped for v in verdicts), unconfirmed=unconfirmed)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What one step claims: ``previous = step.expr`` for each (previous, case) pair."""
-
-    index: int
-    step: Step
-    against: tuple[tuple[sp.Expr, Case | None], ...]
-    findings: tuple[Finding, ...] = ()
-
-
-def walk(derivation: Derivation) -> tuple[list[Claim], tuple[tuple[sp.Expr, Case | None], ...]]:
-    """Pair every step with what it must equal, and find the chain's last line(s).
-
-    A step continues the chain (the previous line, or the last line of its
-    case), except: a side result (``lhs``) is checked on its own; a step that
-    restates the start (a second attempt, the start under a case) is compared
-    with the start; the first step after a case split is compared with the
-    last line of every case (also when it restates the start, if it says it
-    combines the cases).  The last lines are the chain's end, or the last
-    line of each case when the derivation ends inside a split (none when no
-    step ever continues from the start).
-    """
-    claims: list[Claim] = []
-    chain, moved = derivation.start, False
-    open_cases: dict[Case, sp.Expr] = {}
-    for number, step in enumerate(derivation.steps, start=1):
-        findings: list[Finding] = []
-        if step.lhs is not None:
-            against = ((step.lhs, step.case),)
-        elif step.case is not None:
-            previous = derivation.start if step.restates else open_cases.get(step.case, chain)
-            against = ((previous, step.case),)
-            open_cases[step.case] = step.expr
-        elif open_cases and (JUSTIFICATIONS[step.justification].merges_cases or not step.restates):
-            against = tuple((prev, case) for case, prev in open_cases.items())
-            if not JUSTIFICATIONS[step.justification].merges_cases:
-                findings.append(Finding("justification", f"step {number} follows a case split but is not "
-                                        "justified as combining the cases", number))
-            findings.extend(_coverage_findings(list(open_cases), number))
-            open_cases, chain, moved = {}, step.expr, True
-        else:
-            against = ((derivation.start if step.restates else chain, None),)
-            open_cases, chain, moved = {}, step.expr, True
-        claims.append(Claim(number, step, against, tuple(findings)))
-    if open_cases:
-        ends = tuple((expr, case) for case, expr in open_cases.items())
-    else:
-        ends = ((chain, None),) if moved else ()
-    return claims, ends
-
-
-def derivation_claims(derivation: Derivation) -> list[Claim]:
-    return walk(derivation)[0]
 
 
 def check_claim(derivation: Derivation, claim: Claim) -> StepReport:
@@ -397,22 +347,13 @@ def check_derivation(derivation: Derivation) -> DerivationReport:
     rederived = check_equal(derivation.start, derivation.result,
                             frozenset(derivation.assumptions) | _used_anywhere(reports))
     result = ResultReport(derivation.result, derivation.result_latex, _reached(derivation, ends), rederived)
-    return DerivationReport(derivation, tuple(reports), result, tuple(findings))
+    stated = ["index_range", *derivation.assumptions]
+    definitions = tuple((d, check_equal(d.lhs, d.rhs, stated)) for d in derivation.definitions)
+    return DerivationReport(derivation, tuple(reports), result, tuple(findings), definitions)
 
 
 def _used_anywhere(reports) -> frozenset[str]:
     return frozenset(a for r in reports for a in r.verdict.assumptions_used)
-
-
-def _coverage_findings(cases: list[Case], number: int) -> list[Finding]:
-    pairs = {(c.left, c.right) for c in cases}
-    out = []
-    for left, right in pairs:
-        have = {c.equal for c in cases if (c.left, c.right) == (left, right)}
-        if have != {True, False}:
-            missing = Case(left, right, not next(iter(have)))
-            out.append(Finding("cases", f"the case split before step {number} does not cover {missing.label}", number))
-    return out
 
 
 def _assumption_findings(number: int, step: Step, verdict: Verdict) -> list[Finding]:

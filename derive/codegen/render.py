@@ -18,16 +18,18 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
+from .. import resources
+from ..errors import CodegenError, LoweringError
+from ..notation import gamma, j, k, m, mu, t, v, y, z
+from ..verdicts import Status
 from . import kernels as kernel_module
-from .kernels import CodegenError, Kernel
-from .lowering import Emitter, LoweringError, Operand, canonical_sums, matrix_code
-from .notation import gamma, j, k, m, mu, t, v, y, z
-from .verdicts import Status
+from .kernels import Kernel
+from .lowering import Emitter, Operand, canonical_sums, matrix_code
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
 TEMPLATE = "softmax_ce.py.j2"
 OUTPUT_NAME = "softmax_ce.py"
+#: where `derive codegen` writes unless told otherwise (relative to the current directory)
+DEFAULT_DIRECTORY = Path("generated")
 
 _INPUT_BASES = {"z": z, "t": t, "v": v, "y": y}
 
@@ -41,7 +43,9 @@ class RenderedKernel:
 
 
 def derivation_hash(derivation) -> str:
-    """A content hash of a derivation: everything the checker and the lowering read."""
+    """A content hash of a derivation: of the file it was read from, else of everything the checker reads."""
+    if derivation.digest:
+        return derivation.digest
     parts = [derivation.name, sp.srepr(derivation.start), sp.srepr(derivation.result)]
     for step in derivation.steps:
         parts += [sp.srepr(step.expr), step.latex, step.justification, repr(step.case), repr(step.assumptions),
@@ -49,7 +53,7 @@ def derivation_hash(derivation) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def _render_kernel(kernel: Kernel) -> RenderedKernel:
+def _render_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
     verdict = kernel_module.prove(kernel)
     if verdict.status is not Status.PROVED:
         raise CodegenError(f"kernel {kernel.name} is not proved ({verdict.status.value}): {verdict.message}")
@@ -94,7 +98,7 @@ def _render_kernel(kernel: Kernel) -> RenderedKernel:
             body.append(f"return {returned}")
     doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (
         f"; at the label: {sp.sstr(kernel.scatter)}" if kernel.scatter is not None else "")]
-    doc += [f"Lowered from {src}" for src in kernel.sources]
+    doc += [f"Lowered from {kernel_module.describe(src, derivations)}" for src in kernel.sources]
     doc.append(f"Checker: {verdict.status.value}, assumptions used: {', '.join(verdict.assumptions_used) or 'none'}")
     return RenderedKernel(kernel.name, ", ".join(args), [docstring_line(line) for line in doc], body)
 
@@ -106,20 +110,25 @@ def docstring_line(text: str) -> str:
     return text.replace('"""', "'''").rstrip("\\")
 
 
-def render() -> str:
-    """The generated module's text (pure; byte-for-byte reproducible)."""
-    kernels = kernel_module.build_kernels()
-    rendered = {kern.name: _render_kernel(kern) for kern in kernels}
-    sources = sorted({src.split(" ")[0] for kern in kernels for src in kern.sources})
-    derivations = kernel_module._derivations()
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    template = env.get_template(TEMPLATE)
-    cites = {kern.name: [docstring_line(src) for src in kern.sources] for kern in kernels}
+def render(replacements=()) -> str:
+    """The generated module's text (pure; byte-for-byte reproducible).
+
+    ``replacements``: derivations (read from files) used instead of the built-in ones of the same name.
+    """
+    derivations = kernel_module.derivations(replacements)
+    kernels = kernel_module.build_kernels(derivations)
+    rendered = [_render_kernel(kern, derivations) for kern in kernels]
+    used = sorted({src.derivation for kern in kernels for src in kern.sources})
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    template = env.from_string(resources.template(TEMPLATE))
+    cites = {kern.name: [docstring_line(kernel_module.describe(src, derivations)) for src in kern.sources]
+             for kern in kernels}
     return template.render(
-        kernels=list(rendered.values()),
+        kernels=rendered,
         cites=cites,
-        derivations=[(name, derivation_hash(derivations[name])) for name in sources],
+        derivations=[(name, docstring_line(derivations[name].path or "(built in code)"),
+                      derivation_hash(derivations[name])) for name in used],
         template=f"templates/{TEMPLATE}",
     )
 

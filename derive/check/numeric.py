@@ -26,10 +26,11 @@ from typing import Callable
 import mpmath
 import sympy as sp
 
-from . import assumptions as assumption_registry
-from .derivation import Case
-from .errors import EvaluationError
-from .notation import E, K, c, free_indices, gamma, m, mu, t, v, y, z
+from .. import assumptions as assumption_registry
+from ..derivation import Case
+from ..errors import EvaluationError
+from ..notation import E, K, c, free_indices, gamma, m, mu, t, v, y, z
+from ..verdicts import Point
 
 DIGITS = 30
 #: two sides agree when |lhs - rhs| <= TOLERANCE * max(1, |lhs|, |rhs|)
@@ -49,32 +50,6 @@ LARGE_K_COMBINATIONS = 3
 
 class Undefined(EvaluationError):
     """The expression has no real value at this point (division by zero, an index out of range...)."""
-
-
-@dataclass(frozen=True)
-class Point:
-    """Concrete values: K, the free indices, logits z_1..z_K and targets t_1..t_K."""
-
-    K: int
-    indices: dict = field(hash=False)
-    z: tuple
-    t: tuple
-    #: the cotangent v_1..v_K and the shift c (m is always max_k z_k)
-    v: tuple = ()
-    c: float = 0.0
-
-    def as_dict(self) -> dict:
-        out = {
-            "K": self.K,
-            "indices": {str(s): v for s, v in sorted(self.indices.items(), key=lambda kv: str(kv[0]))},
-            "z": [float(v) for v in self.z],
-            "t": [str(v) if isinstance(v, Fraction) else float(v) for v in self.t],
-        }
-        if self.v:
-            out["v"] = [float(x) for x in self.v]
-        if self.c:
-            out["c"] = float(self.c)
-        return out
 
 
 def _mp(value):

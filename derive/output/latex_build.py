@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import DeriveError, OutputError
-from .output_files import write_atomically
+from ..errors import OutputError, TexError
+from .files import write_atomically
 
 INSTALL_HINT = ("install TeX Live: apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk "
                 "(Debian/Ubuntu; about 30 s)")
@@ -41,10 +41,6 @@ _FILE_LINE_ERROR = re.compile(r"^\S*\.(tex|sty|cls|aux|toc):(\d+): ")
 SOURCE_MARKER = "% derive-source: "
 #: kpathsea settings: TeX may read and write only below the build directory (and read its own tree)
 PARANOID = {"openin_any": "p", "openout_any": "p", "shell_escape": "f"}
-
-
-class TexError(DeriveError):
-    """TeX is missing, or the document did not compile (the message holds the log excerpt)."""
 
 
 def tex_tools() -> dict:

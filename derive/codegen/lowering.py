@@ -28,11 +28,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .notation import K, z
-
-
-class LoweringError(Exception):
-    """An expression this lowering cannot turn into array code."""
+from ..errors import LoweringError
+from ..notation import K, z
 
 
 @dataclass

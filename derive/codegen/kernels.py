@@ -2,8 +2,8 @@
 
 Each kernel is one proved expression (a derivation's result, with other proved
 rewrites substituted into it) plus the axis conventions of the lowering.  No
-formula is typed here: the expressions are taken from the derivations in
-``stability.py`` and the notes, and before any code is written each kernel's
+formula is typed here: the expressions are taken from the derivation files in
+``derive/derivations/``, and before any code is written each kernel's
 final expression is checked, by the checker, to equal the quantity it claims
 (y_k, ln y_k, E, dE/dz_j, ...).  A kernel that is not *proved* stops codegen.
 """
@@ -11,18 +11,13 @@ final expression is checked, by the checker, to equal the quantity it claims
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sympy as sp
 
-from . import notes, stability
-from .checker import check_equal
-from .errors import DeriveError
-from .notation import E, Sum, c, d, gamma, i, j, k, m, mu, v, y, z
-
-
-class CodegenError(DeriveError):
-    """A kernel could not be built, proved or lowered; nothing is written."""
+from ..read import builtin
+from ..check.checker import check_equal
+from ..errors import CodegenError
+from ..notation import E, Sum, c, d, gamma, i, j, k, m, mu, v, y, z
 
 
 @dataclass(frozen=True)
@@ -36,7 +31,7 @@ class Kernel:
     output: str                      # "vec": (rows, K); "row": (rows, 1); "matrix": (rows, K, K)
     claim: sp.Expr                   # what expr equals ...
     assumptions: tuple[str, ...]     # ... under these assumptions
-    sources: tuple[str, ...]         # "derivation, step" strings for the docstring
+    sources: tuple["Source", ...]    # the derivations (and steps) that prove it, for the docstring
     scatter: sp.Expr | None = None   # value written at the label entry (class gamma)
     returns: sp.Expr | None = None   # a row value handed back (the partition sum, for the fast path)
 
@@ -51,46 +46,45 @@ class Kernel:
         return any(m in e.free_symbols for e in self.exprs)
 
 
-_REPLACED: dict = {}
+@dataclass(frozen=True)
+class Source:
+    """A derivation a kernel is lowered from, and how it was specialised (", with c = 0")."""
+
+    derivation: str
+    note: str = ""
 
 
-@lru_cache(maxsize=None)
-def _built_in():
-    return {**notes.all_derivations(), **stability.all_derivations()}
+def _derivations() -> dict:
+    """The built-in derivations, by name."""
+    return builtin.everything()
 
 
-def _derivations():
-    """The derivations kernels are built from: built in, unless replaced by ones from files."""
-    return {**_built_in(), **_REPLACED}
-
-
-def replace_derivations(derivations) -> None:
-    """Build kernels from these derivations instead of the built-in ones of the same name."""
-    unknown = [d.name for d in derivations if d.name not in _built_in()]
+def derivations(replacements=()) -> dict:
+    """The derivations kernels are built from: built in, except those replaced by derivations of the same name."""
+    built = _derivations()
+    unknown = [d.name for d in replacements if d.name not in built]
     if unknown:
-        raise CodegenError(f"no kernel uses derivation(s) {', '.join(unknown)}; "
-                           f"replaceable: {', '.join(_built_in())}")
-    _REPLACED.update({d.name: d for d in derivations})
+        raise CodegenError(f"no kernel uses derivation(s) {', '.join(unknown)}; replaceable: {', '.join(built)}")
+    return {**built, **{d.name: d for d in replacements}}
 
 
-def _result(name: str) -> sp.Expr:
-    return _derivations()[name].result
+def describe(source: Source, derivations: dict) -> str:
+    """'file, step n (line l): start = result', printed from the parsed expressions (never the file's text)."""
+    derivation = derivations[source.derivation]
+    last = derivation.steps[-1]
+    where = f"{derivation.path or derivation.name}, step {len(derivation.steps)}" + (
+        f" (line {last.line})" if last.line else "")
+    return f"{where}: {sp.sstr(derivation.start)} = {sp.sstr(derivation.result)}{source.note}"
 
 
-def _cite(name: str) -> str:
-    """'name (step n): start = result', printed from the parsed expressions (never the file's text)."""
-    derivation = _derivations()[name]
-    return f"{name} (step {len(derivation.steps)}): {sp.sstr(derivation.start)} = {sp.sstr(derivation.result)}"
-
-
-def _softmax(shift) -> sp.Expr:
+def _softmax(D: dict, shift) -> sp.Expr:
     """y_k from the shift-invariance derivation, with the shift c chosen."""
-    return _result("shift_invariance").xreplace({c: shift})
+    return D["shift_invariance"].result.xreplace({c: shift})
 
 
-def _log1p_rewrite(expr: sp.Expr, name: str = "log1p_partition") -> sp.Expr:
+def _log1p_rewrite(D: dict, expr: sp.Expr, name: str = "log1p_partition") -> sp.Expr:
     """ln sum_i e^{z_i - m} -> log1p(sum_{i != mu} ...) wherever it occurs (a log1p_partition derivation)."""
-    lp = _derivations()[name]
+    lp = D[name]
     return expr.xreplace({lp.start: lp.result})
 
 
@@ -107,39 +101,47 @@ def _pull_row_factor_out_of_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), pull)
 
 
-def _label_gradient(shift) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+def _label_gradient(D: dict, shift) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(y_k with the partition sum split at the label, the label entry -R/S, S)."""
-    split = _derivations()["sum_split_at_label"]
+    split = D["sum_split_at_label"]
     partition = split.start.xreplace({c: shift})
     S = split.result.xreplace({c: shift})
-    y_k = _softmax(shift).xreplace({partition: S})
-    complement = _derivations()["gradient_label"].steps[-1].expr  # -sum_{k != gamma} y_k
-    softmax_at = {y[k]: _softmax(shift).xreplace({partition: S})}
+    y_k = _softmax(D, shift).xreplace({partition: S})
+    complement = D["gradient_label"].steps[-1].expr  # -sum_{k != gamma} y_k
+    softmax_at = {y[k]: _softmax(D, shift).xreplace({partition: S})}
     label_entry = _pull_row_factor_out_of_sums(complement.xreplace(softmax_at))
     return y_k, label_entry, S
 
 
-def build_kernels() -> tuple[Kernel, ...]:
-    log_softmax = _log1p_rewrite(_result("log_softmax"))
-    log_softmax_unshifted = _log1p_rewrite(_result("log_softmax"), "log1p_partition_unshifted")
-    partition_at_mu = _derivations()["sum_split_at_label"].result.xreplace({c: 0, gamma: mu})
-    ce_soft = _log1p_rewrite(_result("cross_entropy_soft"))
-    ce_label = _log1p_rewrite(_result("cross_entropy_label"))
-    ce_soft_unshifted = _log1p_rewrite(_result("cross_entropy_soft"), "log1p_partition_unshifted")
-    ce_label_unshifted = _log1p_rewrite(_result("cross_entropy_label"), "log1p_partition_unshifted")
-    grad_unshifted, entry_unshifted, s_unshifted = _label_gradient(0)
-    grad_shifted, entry_shifted, _ = _label_gradient(m)
-    jac = _result("jacobian")
-    vjp = _result("softmax_vjp")
-    soft = _result("gradient_soft")
-    cite = _cite
+def build_kernels(D: dict | None = None) -> tuple[Kernel, ...]:
+    """The kernels, from the given derivations (by name; the built-in ones by default)."""
+    D = _derivations() if D is None else D
+
+    def result(name):
+        return D[name].result
+
+    def cite(name, note=""):
+        return Source(name, note)
+
+    log_softmax = _log1p_rewrite(D, result("log_softmax"))
+    log_softmax_unshifted = _log1p_rewrite(D, result("log_softmax"), "log1p_partition_unshifted")
+    partition_at_mu = D["sum_split_at_label"].result.xreplace({c: 0, gamma: mu})
+    ce_soft = _log1p_rewrite(D, result("cross_entropy_soft"))
+    ce_label = _log1p_rewrite(D, result("cross_entropy_label"))
+    ce_soft_unshifted = _log1p_rewrite(D, result("cross_entropy_soft"), "log1p_partition_unshifted")
+    ce_label_unshifted = _log1p_rewrite(D, result("cross_entropy_label"), "log1p_partition_unshifted")
+    grad_unshifted, entry_unshifted, s_unshifted = _label_gradient(D, 0)
+    grad_shifted, entry_shifted, _ = _label_gradient(D, m)
+    jac = result("jacobian")
+    vjp = result("softmax_vjp")
+    soft = result("gradient_soft")
     return (
-        Kernel("_softmax_unshifted", _softmax(0), k, ("z",), "vec", y[k], (),
-               (cite("shift_invariance") + ", with c = 0",), returns=_softmax(0).as_numer_denom()[1]),
-        Kernel("_softmax_shifted", _softmax(m), k, ("z",), "vec", y[k], (),
-               (cite("shift_invariance") + ", with c = m",)),
+        Kernel("_softmax_unshifted", _softmax(D, 0), k, ("z",), "vec", y[k], (),
+               (cite("shift_invariance", ", with c = 0"),), returns=_softmax(D, 0).as_numer_denom()[1]),
+        Kernel("_softmax_shifted", _softmax(D, m), k, ("z",), "vec", y[k], (),
+               (cite("shift_invariance", ", with c = m"),)),
         Kernel("_log_softmax_unshifted", log_softmax_unshifted, k, ("z",), "vec", sp.log(y[k]), ("max_at_mu",),
-               (cite("log_softmax"), cite("log1p_partition_unshifted"), cite("sum_split_at_label") + ", at mu, c = 0"),
+               (cite("log_softmax"), cite("log1p_partition_unshifted"), cite("sum_split_at_label", ", at mu, c = 0")),
                returns=partition_at_mu),
         Kernel("_log_softmax", log_softmax, k, ("z",), "vec", sp.log(y[k]), ("max_at_mu",),
                (cite("log_softmax"), cite("log1p_partition"))),
@@ -154,11 +156,11 @@ def build_kernels() -> tuple[Kernel, ...]:
                (cite("cross_entropy_label"), cite("log1p_partition"))),
         Kernel("_gradient_label_unshifted", grad_unshifted, k, ("z", "gamma"), "vec",
                d(E, z[k]), ("one_hot",),
-               (cite("gradient_label"), cite("sum_split_at_label") + ", with c = 0"),
+               (cite("gradient_label"), cite("sum_split_at_label", ", with c = 0")),
                scatter=entry_unshifted, returns=s_unshifted),
         Kernel("_gradient_label_shifted", grad_shifted, k, ("z", "gamma"), "vec",
                d(E, z[k]), ("one_hot",),
-               (cite("gradient_label"), cite("sum_split_at_label") + ", with c = m"),
+               (cite("gradient_label"), cite("sum_split_at_label", ", with c = m")),
                scatter=entry_shifted),
         Kernel("_gradient_soft", soft.xreplace({j: k}), k, ("y", "t"), "vec", d(E, z[k]),
                ("targets_sum_to_one",), (cite("gradient_soft"), cite("route1"), cite("route2"))),

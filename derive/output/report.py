@@ -11,20 +11,19 @@ own LaTeX is set in math mode as written.  Compiling is ``latex_build``'s job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import jinja2
 import sympy as sp
 
-from . import assumptions as assumption_registry
-from .checker import DerivationReport
-from .justifications import REGISTRY as JUSTIFICATIONS
-from .notation import latex
+from .. import assumptions as assumption_registry
+from ..check.checker import DerivationReport
+from .. import resources
+from ..justifications import REGISTRY as JUSTIFICATIONS
+from ..notation import latex
 from .latex_build import SOURCE_MARKER
 from .tex_safe import safe_math, tex_escape, tex_prose
-from .verdicts import Status
+from ..verdicts import Status
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE = "report.tex.j2"
 
 MARKS = {
@@ -165,14 +164,14 @@ def _numerics_view(numerics: Numerics | None) -> dict | None:
 
 def build_tex(reports: list[DerivationReport], numerics: Numerics | None) -> str:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        undefined=jinja2.StrictUndefined,
         block_start_string=r"\BLOCK{", block_end_string="}", variable_start_string=r"\VAR{",
         variable_end_string="}", comment_start_string=r"\#{", comment_end_string="}",
         trim_blocks=True, lstrip_blocks=True, autoescape=False, keep_trailing_newline=True)
     views = [_derivation_view(r) for r in reports]
     total = {s.value: sum(v["counts"][s.value] for v in views) for s in Status}
     refuted = [(v, s) for v in views for s in v["steps"] if s["counterexample"] is not None]
-    return env.get_template(TEMPLATE).render(
+    return env.from_string(resources.template(TEMPLATE)).render(
         headline=overall_verdict(reports),
         derivations=views,
         total=total,

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import OutputError
+from ..errors import OutputError
 
 #: temporaries are named .<target>.<random>.tmp (matched by .gitignore)
 TEMP_SUFFIX = ".tmp"

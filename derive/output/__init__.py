@@ -1,0 +1,1 @@
+"""Outputs for people and programs: terminal text, JSON, the TeX report and its build, measurements, files."""
