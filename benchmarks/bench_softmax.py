@@ -100,7 +100,8 @@ def peers(z, labels):
         zj, lj = jax.device_put(z), jax.device_put(labels)
         soft = jax.jit(lambda x: jax.nn.softmax(x, axis=-1))
         logsoft = jax.jit(lambda x: jax.nn.log_softmax(x, axis=-1))
-        grad = jax.jit(lambda x, l: jax.nn.softmax(x, axis=-1) - jax.nn.one_hot(l, x.shape[-1], dtype=x.dtype))
+        grad = jax.jit(lambda x, labels: jax.nn.softmax(x, axis=-1)
+                       - jax.nn.one_hot(labels, x.shape[-1], dtype=x.dtype))
         out["jax (jit)"] = {"softmax": lambda: soft(zj).block_until_ready(),
                             "log_softmax": lambda: logsoft(zj).block_until_ready(),
                             "grad": lambda: grad(zj, lj).block_until_ready()}

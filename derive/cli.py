@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="derive", description="Check hand derivations of softmax / cross-entropy gradients step by step.",
+    parser = _Parser(prog="derive",
+                     description="Check hand derivations of softmax / cross-entropy gradients step by step.",
                      epilog="Exit codes: 0 every derivation passes, 1 a check failed (or an output could not be "
                             "written), 2 usage error, 3 an input file is missing or malformed.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -141,6 +141,10 @@ def check_expression(expr, where) -> None:
         raise DerivationError(*where, f"undefined symbol '{sym}'{hint}; the notation defines {sorted(names)}")
 
 
+def _known_assumptions() -> list[str]:
+    return sorted(assumption_registry.REGISTRY)
+
+
 def validate(derivation: Derivation) -> None:
     name = derivation.name
     if not derivation.steps:
@@ -149,7 +153,7 @@ def validate(derivation: Derivation) -> None:
     check_expression(derivation.result, (name, None))
     for a in derivation.assumptions:
         if a not in assumption_registry.REGISTRY:
-            raise DerivationError(name, None, f"unknown assumption '{a}'; known: {sorted(assumption_registry.REGISTRY)}")
+            raise DerivationError(name, None, f"unknown assumption '{a}'; known: {_known_assumptions()}")
     for number, step in enumerate(derivation.steps, start=1):
         where = (name, number)
         if not isinstance(step, Step):
@@ -162,7 +166,7 @@ def validate(derivation: Derivation) -> None:
             raise DerivationError(*where, f"unknown justification '{step.justification}'; known: {known}")
         for a in step.assumptions:
             if a not in assumption_registry.REGISTRY:
-                raise DerivationError(*where, f"unknown assumption '{a}'; known: {sorted(assumption_registry.REGISTRY)}")
+                raise DerivationError(*where, f"unknown assumption '{a}'; known: {_known_assumptions()}")
         if step.case is not None and not (is_index(step.case.left) and is_index(step.case.right)):
             raise DerivationError(*where, f"a case must relate two indices, got {step.case.label}")
 

@@ -37,8 +37,6 @@ Non-finite input, for every function:
 
 import numpy as np
 
-__all__ = ["softmax", "log_softmax", "softmax_jacobian", "softmax_vjp", "cross_entropy", "cross_entropy_grad"]
-
 _BLOCK = 1 << 15  # elements per row block: the block's buffers stay in cache
 _MAX = np.finfo(np.float64).max
 _FEW = 16  # row counts below which checks run on Python floats
@@ -186,13 +184,17 @@ def _sum_along_rows(v, out):
     return np.add.reduce(v, axis=-1, keepdims=True, out=out)
 
 
-def _ones(size, _last=[np.ones(0)]):
-    """A read-only ones vector of this size, kept from the last call (every block of a call has the same K)."""
-    if _last[0].size != size:
+#: the read-only ones vector of the last size asked for (every block of a call has the same K)
+_LAST_ONES = {"vector": np.ones(0)}
+
+
+def _ones(size):
+    """A read-only ones vector of this size, kept from the last call."""
+    if _LAST_ONES["vector"].size != size:
         ones = np.ones(size)
         ones.flags.writeable = False
-        _last[0] = ones
-    return _last[0]
+        _LAST_ONES["vector"] = ones
+    return _LAST_ONES["vector"]
 
 
 def _row_sums_compensated(v, out):
@@ -268,6 +270,58 @@ def _is_labels(target, batch):
                         "(soft targets have the shape of z)")
     return False
 
+def _two_sum_remainder(a, b, difference, remainder, scratch):
+    """The exact remainder of difference = fl(a - b): difference + remainder == a - b exactly (Knuth's TwoSum).
+
+    a is a (rows, K) block and b a (rows, 1) column; remainder receives the result, scratch is
+    overwritten.  Where a logit is infinite there is no remainder (0 instead of NaN).
+    """
+    np.subtract(difference, a, out=scratch)
+    np.subtract(difference, scratch, out=remainder)
+    np.subtract(a, remainder, out=remainder)
+    np.add(scratch, b, out=scratch)
+    np.subtract(remainder, scratch, out=remainder)
+    np.copyto(remainder, 0.0, where=np.isnan(remainder))
+    return remainder
+
+
+def _exp_with_remainder(difference, remainder, out, scratch):
+    """e^(difference + remainder) as e^difference (1 + remainder): e^r = 1 + r to double precision for |r| <= ulp."""
+    np.exp(difference, out=out)
+    np.multiply(out, remainder, out=scratch)
+    np.add(out, scratch, out=out)
+    return out
+
+
+def _unshifted_where_safe(unshifted, shifted, block, out, *per_row):
+    """Run the unshifted kernel on a block; rows whose partition sum is unsafe are redone shifted."""
+    total = unshifted(block, *per_row, out)
+    redo = _needs_shift(total)
+    if redo is not None:
+        rows = block[redo]
+        fixed = np.empty((redo.size,) + out.shape[1:], out.dtype)
+        shifted(rows, *(a[redo] for a in per_row), fixed)
+        # a row holding NaN or +inf, or all -inf, has no softmax: NaN in the whole row, for every function
+        fixed[~np.isfinite(rows.max(axis=-1))] = np.nan
+        out[redo] = fixed
+
+
+def _zero_weight_on_masked_classes(z, t, out, log_softmax):
+    """Rows where a target of weight 0 sits on a masked class (z_k = -inf): 0 (m - z_k) is 0 * inf = NaN in
+    the kernel, but such a term contributes nothing (0 ln 0 = 0).  Those rare rows are redone as
+    -sum over t_k != 0 of t_k ln y_k; a positive weight on a masked class still gives +inf."""
+    nan = np.isnan(out[:, 0])
+    if not nan.any():
+        return
+    rows = np.flatnonzero(nan & np.isfinite(z.max(axis=-1)))
+    if rows.size:
+        logs = log_softmax(z[rows])
+        weights = t[rows]
+        terms = np.multiply(weights, logs, out=np.zeros_like(logs), where=weights != 0)
+        out[rows, 0] = -terms.sum(axis=-1)
+
+__all__ = ["softmax", "log_softmax", "softmax_jacobian", "softmax_vjp", "cross_entropy", "cross_entropy_grad"]
+
 
 # ---------------------------------------------------------------------------
 # kernels: each lowered from a proved expression (see its docstring)
@@ -279,17 +333,17 @@ def _softmax_unshifted(z, out):
     Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     Checker: proved, assumptions used: none
     """
-    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    r0 = np.empty((z.shape[0], 1))
-    v1 = np.empty(z.shape)
-    np.exp(z, out=v0)
-    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)  # Sum(exp(z[_i1]), (_i1, 1, K))
+    exp_z = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    partition = np.empty((z.shape[0], 1))
+    scratch = np.empty(z.shape)
+    np.exp(z, out=exp_z)
+    _row_sums(exp_z, partition, scratch, faithful=out.dtype == np.float64)  # Sum(exp(z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
-        np.multiply(v0, 1.0 / r0, out=v0)
-        np.copyto(out, v0, casting='same_kind')
+        np.multiply(exp_z, 1.0 / partition, out=exp_z)
+        np.copyto(out, exp_z, casting='same_kind')
     else:
-        np.divide(v0, r0, out=out)
-    return r0
+        np.divide(exp_z, partition, out=out)
+    return partition
 
 
 def _softmax_shifted(z, out):
@@ -300,28 +354,21 @@ def _softmax_shifted(z, out):
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
-    v1 = np.empty(z.shape)
-    v2 = np.empty(z.shape)
-    v3 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    r0 = np.empty((z.shape[0], 1))
-    np.subtract(z, m, out=v0)
-    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
-    np.subtract(v0, z, out=v1)
-    np.subtract(v0, v1, out=v2)
-    np.subtract(z, v2, out=v2)
-    np.add(v1, m, out=v1)
-    np.subtract(v2, v1, out=v2)
-    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
-    np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
-    np.multiply(v3, v2, out=v1)
-    np.add(v3, v1, out=v3)
-    _row_sums(v3, r0, v0, faithful=out.dtype == np.float64)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
+    shifted = np.empty(z.shape)
+    remainder = np.empty(z.shape)
+    scratch = np.empty(z.shape)
+    exp_shifted = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    partition = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=shifted)
+    _two_sum_remainder(z, m, shifted, remainder, scratch)  # shifted + remainder == z - m exactly
+    _exp_with_remainder(shifted, remainder, exp_shifted, scratch)  # exp(-m + z[k])
+    scratch_2 = shifted
+    _row_sums(exp_shifted, partition, scratch_2, faithful=out.dtype == np.float64)  # Sum(exp(-m + z[_i1]), (_i1, 1, K))
     if out.dtype == np.float32:
-        np.multiply(v3, 1.0 / r0, out=v3)
-        np.copyto(out, v3, casting='same_kind')
+        np.multiply(exp_shifted, 1.0 / partition, out=exp_shifted)
+        np.copyto(out, exp_shifted, casting='same_kind')
     else:
-        np.divide(v3, r0, out=out)
+        np.divide(exp_shifted, partition, out=out)
 
 
 def _log_softmax_unshifted(z, out):
@@ -334,26 +381,32 @@ def _log_softmax_unshifted(z, out):
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
-    r0 = np.empty((z.shape[0], 1))
-    v1 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    r1 = np.empty((z.shape[0], 1))
-    r2 = np.empty((z.shape[0], 1))
-    np.exp(z, out=v0)
+    exp_z = np.empty(z.shape)
+    partition_rest = np.empty((z.shape[0], 1))
+    scratch = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    exp_z_at_mu = np.empty((z.shape[0], 1))
+    z_at_mu = np.empty((z.shape[0], 1))
+    np.exp(z, out=exp_z)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v0.reshape(-1)[mu_flat]
-    v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
-    v0.reshape(-1)[mu_flat] = r1[:, 0]
-    np.add(r0, r1, out=r1)
-    np.subtract(z, m, out=v1)
-    r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r2, out=r2)
-    np.exp(r2, out=r2)
-    np.multiply(r0, r2, out=r0)
-    np.log1p(r0, out=r0)
-    np.subtract(v1, r0, out=out)
-    return r1
+    exp_z_at_mu[:, 0] = exp_z.reshape(-1)[mu_flat]
+    exp_z.reshape(-1)[mu_flat] = 0.0
+    _row_sums(exp_z, partition_rest, scratch, faithful=out.dtype == np.float64)
+    exp_z.reshape(-1)[mu_flat] = exp_z_at_mu[:, 0]
+    partition = exp_z_at_mu
+    np.add(partition_rest, exp_z_at_mu, out=partition)
+    shifted = scratch
+    np.subtract(z, m, out=shifted)
+    z_at_mu[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    minus_z_at_mu = z_at_mu
+    np.negative(z_at_mu, out=minus_z_at_mu)
+    exp_minus_z_at_mu = minus_z_at_mu
+    np.exp(minus_z_at_mu, out=exp_minus_z_at_mu)
+    product = partition_rest
+    np.multiply(partition_rest, exp_minus_z_at_mu, out=product)
+    log1p_product = product
+    np.log1p(product, out=log1p_product)
+    np.subtract(shifted, log1p_product, out=out)
+    return partition
 
 
 def _log_softmax(z, out):
@@ -365,29 +418,23 @@ def _log_softmax(z, out):
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    v1 = np.empty(z.shape)
-    v2 = np.empty(z.shape)
-    v3 = np.empty(z.shape)
-    r0 = np.empty((z.shape[0], 1))
-    r1 = np.empty((z.shape[0], 1))
-    np.subtract(z, m, out=v0)
-    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
-    np.subtract(v0, z, out=v1)
-    np.subtract(v0, v1, out=v2)
-    np.subtract(z, v2, out=v2)
-    np.add(v1, m, out=v1)
-    np.subtract(v2, v1, out=v2)
-    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
-    np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
-    np.multiply(v3, v2, out=v1)
-    np.add(v3, v1, out=v3)
+    shifted = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    remainder = np.empty(z.shape)
+    scratch = np.empty(z.shape)
+    exp_shifted = np.empty(z.shape)
+    partition_rest = np.empty((z.shape[0], 1))
+    exp_shifted_at_mu = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=shifted)
+    _two_sum_remainder(z, m, shifted, remainder, scratch)  # shifted + remainder == z - m exactly
+    _exp_with_remainder(shifted, remainder, exp_shifted, scratch)  # exp(-m + z[k])
+    scratch_2 = remainder
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v3.reshape(-1)[mu_flat]
-    v3.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v3, r0, v2, faithful=out.dtype == np.float64)
-    np.log1p(r0, out=r0)
-    np.subtract(v0, r0, out=out)
+    exp_shifted_at_mu[:, 0] = exp_shifted.reshape(-1)[mu_flat]
+    exp_shifted.reshape(-1)[mu_flat] = 0.0
+    _row_sums(exp_shifted, partition_rest, scratch_2, faithful=out.dtype == np.float64)
+    log1p_partition_rest = partition_rest
+    np.log1p(partition_rest, out=log1p_partition_rest)
+    np.subtract(shifted, log1p_partition_rest, out=out)
 
 
 def _cross_entropy_soft_unshifted(z, t, out):
@@ -399,28 +446,36 @@ def _cross_entropy_soft_unshifted(z, t, out):
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
-    r0 = np.empty((z.shape[0], 1))
-    v1 = np.empty(z.shape)
-    r1 = np.empty((z.shape[0], 1))
-    r2 = np.empty((z.shape[0], 1))
-    np.exp(z, out=v0)
+    exp_z = np.empty(z.shape)
+    partition_rest = np.empty((z.shape[0], 1))
+    scratch = np.empty(z.shape)
+    exp_z_at_mu = np.empty((z.shape[0], 1))
+    z_at_mu = np.empty((z.shape[0], 1))
+    np.exp(z, out=exp_z)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v0.reshape(-1)[mu_flat]
-    v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
-    v0.reshape(-1)[mu_flat] = r1[:, 0]
-    np.add(r0, r1, out=r1)
-    np.subtract(m, z, out=v1)
-    r2[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r2, out=r2)
-    np.exp(r2, out=r2)
-    np.multiply(r0, r2, out=r0)
-    np.log1p(r0, out=r0)
-    np.add(v1, r0, out=v1)
-    np.multiply(v1, t, out=v1)
-    np.add.reduce(v1, axis=-1, keepdims=True, out=out)  # Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K))) - z[_i2])*t[_i2], (_i2, 1, K))
-    return r1
+    exp_z_at_mu[:, 0] = exp_z.reshape(-1)[mu_flat]
+    exp_z.reshape(-1)[mu_flat] = 0.0
+    _row_sums(exp_z, partition_rest, scratch, faithful=out.dtype == np.float64)
+    exp_z.reshape(-1)[mu_flat] = exp_z_at_mu[:, 0]
+    partition = exp_z_at_mu
+    np.add(partition_rest, exp_z_at_mu, out=partition)
+    minus_shifted = scratch
+    np.subtract(m, z, out=minus_shifted)
+    z_at_mu[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    minus_z_at_mu = z_at_mu
+    np.negative(z_at_mu, out=minus_z_at_mu)
+    exp_minus_z_at_mu = minus_z_at_mu
+    np.exp(minus_z_at_mu, out=exp_minus_z_at_mu)
+    product = partition_rest
+    np.multiply(partition_rest, exp_minus_z_at_mu, out=product)
+    log1p_product = product
+    np.log1p(product, out=log1p_product)
+    terms = minus_shifted
+    np.add(minus_shifted, log1p_product, out=terms)
+    product_2 = terms
+    np.multiply(terms, t, out=product_2)
+    np.add.reduce(product_2, axis=-1, keepdims=True, out=out)  # Sum((m + log(1 + exp(-z[mu])*Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K))) - z[_i2])*t[_i2], (_i2, 1, K))
+    return partition
 
 
 def _cross_entropy_soft(z, t, out):
@@ -432,32 +487,29 @@ def _cross_entropy_soft(z, t, out):
     """
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
-    v1 = np.empty(z.shape)
-    v2 = np.empty(z.shape)
-    v3 = np.empty(z.shape)
-    r0 = np.empty((z.shape[0], 1))
-    r1 = np.empty((z.shape[0], 1))
-    np.subtract(m, z, out=v0)
-    np.subtract(z, m, out=v1)
-    # TwoSum: v3 is the exact remainder of v1 = fl(z - m): v1 + v3 == z - m
-    np.subtract(v1, z, out=v2)
-    np.subtract(v1, v2, out=v3)
-    np.subtract(z, v3, out=v3)
-    np.add(v2, m, out=v2)
-    np.subtract(v3, v2, out=v3)
-    np.copyto(v3, 0.0, where=np.isnan(v3))  # infinite logits: no remainder
-    np.exp(v1, out=v1)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
-    np.multiply(v1, v3, out=v2)
-    np.add(v1, v2, out=v1)
+    minus_shifted = np.empty(z.shape)
+    shifted = np.empty(z.shape)
+    remainder = np.empty(z.shape)
+    scratch = np.empty(z.shape)
+    partition_rest = np.empty((z.shape[0], 1))
+    exp_shifted_at_mu = np.empty((z.shape[0], 1))
+    np.subtract(m, z, out=minus_shifted)
+    np.subtract(z, m, out=shifted)
+    _two_sum_remainder(z, m, shifted, remainder, scratch)  # shifted + remainder == z - m exactly
+    exp_shifted = shifted
+    _exp_with_remainder(shifted, remainder, exp_shifted, scratch)  # exp(-m + z[k])
+    scratch_2 = remainder
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v1.reshape(-1)[mu_flat]
-    v1.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v1, r0, v3, faithful=out.dtype == np.float64)
-    np.log1p(r0, out=r0)
-    np.add(v0, r0, out=v0)
-    np.multiply(v0, t, out=v0)
-    np.add.reduce(v0, axis=-1, keepdims=True, out=out)  # Sum((m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1) - z[_i2])*t[_i2], (_i2, 1, K))
+    exp_shifted_at_mu[:, 0] = exp_shifted.reshape(-1)[mu_flat]
+    exp_shifted.reshape(-1)[mu_flat] = 0.0
+    _row_sums(exp_shifted, partition_rest, scratch_2, faithful=out.dtype == np.float64)
+    log1p_partition_rest = partition_rest
+    np.log1p(partition_rest, out=log1p_partition_rest)
+    terms = minus_shifted
+    np.add(minus_shifted, log1p_partition_rest, out=terms)
+    product = terms
+    np.multiply(terms, t, out=product)
+    np.add.reduce(product, axis=-1, keepdims=True, out=out)  # Sum((m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1) - z[_i2])*t[_i2], (_i2, 1, K))
 
 
 def _cross_entropy_label_unshifted(z, gamma, out):
@@ -470,28 +522,34 @@ def _cross_entropy_label_unshifted(z, gamma, out):
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
-    r0 = np.empty((z.shape[0], 1))
-    v1 = np.empty(z.shape)
-    r1 = np.empty((z.shape[0], 1))
-    r2 = np.empty((z.shape[0], 1))
-    r3 = np.empty((z.shape[0], 1))
-    np.exp(z, out=v0)
+    exp_z = np.empty(z.shape)
+    partition_rest = np.empty((z.shape[0], 1))
+    scratch = np.empty(z.shape)
+    exp_z_at_mu = np.empty((z.shape[0], 1))
+    z_at_gamma = np.empty((z.shape[0], 1))
+    z_at_mu = np.empty((z.shape[0], 1))
+    np.exp(z, out=exp_z)
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r1[:, 0] = v0.reshape(-1)[mu_flat]
-    v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
-    v0.reshape(-1)[mu_flat] = r1[:, 0]
-    np.add(r0, r1, out=r1)
-    r2[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
-    np.subtract(m, r2, out=r2)
-    r3[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
-    np.negative(r3, out=r3)
-    np.exp(r3, out=r3)
-    np.multiply(r0, r3, out=r0)
-    np.log1p(r0, out=r0)
-    np.add(r2, r0, out=out)
-    return r1
+    exp_z_at_mu[:, 0] = exp_z.reshape(-1)[mu_flat]
+    exp_z.reshape(-1)[mu_flat] = 0.0
+    _row_sums(exp_z, partition_rest, scratch, faithful=out.dtype == np.float64)
+    exp_z.reshape(-1)[mu_flat] = exp_z_at_mu[:, 0]
+    partition = exp_z_at_mu
+    np.add(partition_rest, exp_z_at_mu, out=partition)
+    z_at_gamma[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
+    minus_shifted_at_gamma = z_at_gamma
+    np.subtract(m, z_at_gamma, out=minus_shifted_at_gamma)
+    z_at_mu[:, 0] = z.reshape(-1)[mu_flat]  # z[mu]
+    minus_z_at_mu = z_at_mu
+    np.negative(z_at_mu, out=minus_z_at_mu)
+    exp_minus_z_at_mu = minus_z_at_mu
+    np.exp(minus_z_at_mu, out=exp_minus_z_at_mu)
+    product = partition_rest
+    np.multiply(partition_rest, exp_minus_z_at_mu, out=product)
+    log1p_product = product
+    np.log1p(product, out=log1p_product)
+    np.add(minus_shifted_at_gamma, log1p_product, out=out)
+    return partition
 
 
 def _cross_entropy_label(z, gamma, out):
@@ -504,31 +562,27 @@ def _cross_entropy_label(z, gamma, out):
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    r0 = np.empty((z.shape[0], 1))
-    v0 = np.empty(z.shape)
-    v1 = np.empty(z.shape)
-    v2 = np.empty(z.shape)
-    r1 = np.empty((z.shape[0], 1))
-    r2 = np.empty((z.shape[0], 1))
-    r0[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
-    np.subtract(m, r0, out=r0)
-    np.subtract(z, m, out=v0)
-    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
-    np.subtract(v0, z, out=v1)
-    np.subtract(v0, v1, out=v2)
-    np.subtract(z, v2, out=v2)
-    np.add(v1, m, out=v1)
-    np.subtract(v2, v1, out=v2)
-    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
-    np.exp(v0, out=v0)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
-    np.multiply(v0, v2, out=v1)
-    np.add(v0, v1, out=v0)
+    z_at_gamma = np.empty((z.shape[0], 1))
+    shifted = np.empty(z.shape)
+    remainder = np.empty(z.shape)
+    scratch = np.empty(z.shape)
+    partition_rest = np.empty((z.shape[0], 1))
+    exp_shifted_at_mu = np.empty((z.shape[0], 1))
+    z_at_gamma[:, 0] = z.reshape(-1)[gamma_flat]  # z[gamma]
+    minus_shifted_at_gamma = z_at_gamma
+    np.subtract(m, z_at_gamma, out=minus_shifted_at_gamma)
+    np.subtract(z, m, out=shifted)
+    _two_sum_remainder(z, m, shifted, remainder, scratch)  # shifted + remainder == z - m exactly
+    exp_shifted = shifted
+    _exp_with_remainder(shifted, remainder, exp_shifted, scratch)  # exp(-m + z[k])
+    scratch_2 = remainder
     # Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the mu entry, not sum - entry (no cancellation)
-    r2[:, 0] = v0.reshape(-1)[mu_flat]
-    v0.reshape(-1)[mu_flat] = 0.0
-    _row_sums(v0, r1, v2, faithful=out.dtype == np.float64)
-    np.log1p(r1, out=r1)
-    np.add(r0, r1, out=out)
+    exp_shifted_at_mu[:, 0] = exp_shifted.reshape(-1)[mu_flat]
+    exp_shifted.reshape(-1)[mu_flat] = 0.0
+    _row_sums(exp_shifted, partition_rest, scratch_2, faithful=out.dtype == np.float64)
+    log1p_partition_rest = partition_rest
+    np.log1p(partition_rest, out=log1p_partition_rest)
+    np.add(minus_shifted_at_gamma, log1p_partition_rest, out=out)
 
 
 def _gradient_label_unshifted(z, gamma, out):
@@ -539,28 +593,29 @@ def _gradient_label_unshifted(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     """
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
-    v0 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    r0 = np.empty((z.shape[0], 1))
-    v1 = np.empty(z.shape)
-    r1 = np.empty((z.shape[0], 1))
-    r2 = np.empty((z.shape[0], 1))
-    r3 = np.empty((z.shape[0], 1))
-    np.exp(z, out=v0)
+    exp_z = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    partition_rest = np.empty((z.shape[0], 1))
+    scratch = np.empty(z.shape)
+    exp_z_at_gamma = np.empty((z.shape[0], 1))
+    partition = np.empty((z.shape[0], 1))
+    ratio = np.empty((z.shape[0], 1))
+    np.exp(z, out=exp_z)
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
-    r1[:, 0] = v0.reshape(-1)[gamma_flat]
-    v0.reshape(-1)[gamma_flat] = 0.0
-    _row_sums(v0, r0, v1, faithful=out.dtype == np.float64)
-    v0.reshape(-1)[gamma_flat] = r1[:, 0]
-    np.add(r0, r1, out=r2)
-    np.divide(r0, r2, out=r3)
-    np.negative(r3, out=r3)
+    exp_z_at_gamma[:, 0] = exp_z.reshape(-1)[gamma_flat]
+    exp_z.reshape(-1)[gamma_flat] = 0.0
+    _row_sums(exp_z, partition_rest, scratch, faithful=out.dtype == np.float64)
+    exp_z.reshape(-1)[gamma_flat] = exp_z_at_gamma[:, 0]
+    np.add(partition_rest, exp_z_at_gamma, out=partition)
+    np.divide(partition_rest, partition, out=ratio)
+    minus_ratio = ratio
+    np.negative(ratio, out=minus_ratio)
     if out.dtype == np.float32:
-        np.multiply(v0, 1.0 / r2, out=v0)
-        np.copyto(out, v0, casting='same_kind')
+        np.multiply(exp_z, 1.0 / partition, out=exp_z)
+        np.copyto(out, exp_z, casting='same_kind')
     else:
-        np.divide(v0, r2, out=out)
-    out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
-    return r2
+        np.divide(exp_z, partition, out=out)
+    out.reshape(-1)[gamma_flat] = minus_ratio[:, 0]  # the label entry
+    return partition
 
 
 def _gradient_label_shifted(z, gamma, out):
@@ -573,39 +628,33 @@ def _gradient_label_shifted(z, gamma, out):
     gamma_flat = gamma + np.arange(z.shape[0]) * z.shape[1]
     mu_flat = np.argmax(z, axis=-1) + np.arange(z.shape[0]) * z.shape[1]  # z_mu = max_k z_k
     m = z.reshape(-1)[mu_flat].reshape(-1, 1)  # m = z_mu
-    v0 = np.empty(z.shape)
-    v1 = np.empty(z.shape)
-    v2 = np.empty(z.shape)
-    v3 = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
-    r0 = np.empty((z.shape[0], 1))
-    r1 = np.empty((z.shape[0], 1))
-    r2 = np.empty((z.shape[0], 1))
-    r3 = np.empty((z.shape[0], 1))
-    np.subtract(z, m, out=v0)
-    # TwoSum: v2 is the exact remainder of v0 = fl(z - m): v0 + v2 == z - m
-    np.subtract(v0, z, out=v1)
-    np.subtract(v0, v1, out=v2)
-    np.subtract(z, v2, out=v2)
-    np.add(v1, m, out=v1)
-    np.subtract(v2, v1, out=v2)
-    np.copyto(v2, 0.0, where=np.isnan(v2))  # infinite logits: no remainder
-    np.exp(v0, out=v3)  # exp(-m + z[k]) = e^d e^r, and e^r = 1 + r in double precision
-    np.multiply(v3, v2, out=v1)
-    np.add(v3, v1, out=v3)
+    shifted = np.empty(z.shape)
+    remainder = np.empty(z.shape)
+    scratch = np.empty(z.shape)
+    exp_shifted = out if out.dtype == np.float64 else np.empty(z.shape)  # written last, read before
+    partition_rest = np.empty((z.shape[0], 1))
+    exp_shifted_at_gamma = np.empty((z.shape[0], 1))
+    partition = np.empty((z.shape[0], 1))
+    ratio = np.empty((z.shape[0], 1))
+    np.subtract(z, m, out=shifted)
+    _two_sum_remainder(z, m, shifted, remainder, scratch)  # shifted + remainder == z - m exactly
+    _exp_with_remainder(shifted, remainder, exp_shifted, scratch)  # exp(-m + z[k])
+    scratch_2 = remainder
     # Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (_i1, 1, K)): the sum without the gamma entry, not sum - entry (no cancellation)
-    r1[:, 0] = v3.reshape(-1)[gamma_flat]
-    v3.reshape(-1)[gamma_flat] = 0.0
-    _row_sums(v3, r0, v2, faithful=out.dtype == np.float64)
-    v3.reshape(-1)[gamma_flat] = r1[:, 0]
-    np.add(r0, r1, out=r2)
-    np.divide(r0, r2, out=r3)
-    np.negative(r3, out=r3)
+    exp_shifted_at_gamma[:, 0] = exp_shifted.reshape(-1)[gamma_flat]
+    exp_shifted.reshape(-1)[gamma_flat] = 0.0
+    _row_sums(exp_shifted, partition_rest, scratch_2, faithful=out.dtype == np.float64)
+    exp_shifted.reshape(-1)[gamma_flat] = exp_shifted_at_gamma[:, 0]
+    np.add(partition_rest, exp_shifted_at_gamma, out=partition)
+    np.divide(partition_rest, partition, out=ratio)
+    minus_ratio = ratio
+    np.negative(ratio, out=minus_ratio)
     if out.dtype == np.float32:
-        np.multiply(v3, 1.0 / r2, out=v3)
-        np.copyto(out, v3, casting='same_kind')
+        np.multiply(exp_shifted, 1.0 / partition, out=exp_shifted)
+        np.copyto(out, exp_shifted, casting='same_kind')
     else:
-        np.divide(v3, r2, out=out)
-    out.reshape(-1)[gamma_flat] = r3[:, 0]  # the label entry
+        np.divide(exp_shifted, partition, out=out)
+    out.reshape(-1)[gamma_flat] = minus_ratio[:, 0]  # the label entry
 
 
 def _gradient_soft(y, t, out):
@@ -625,12 +674,13 @@ def _softmax_vjp(y, v, out):
     Lowered from derive/derivations/softmax_vjp.deriv, step 2 (line 9): Sum(Derivative(y[k], z[j])*v[k], (k, 1, K)) = (v[j] - Sum(v[k]*y[k], (k, 1, K)))*y[j]
     Checker: proved, assumptions used: index_range
     """
-    v0 = out if out.dtype == np.float64 else np.empty(y.shape)  # written last, read before
-    r0 = np.empty((y.shape[0], 1))
-    np.multiply(v, y, out=v0)
-    np.add.reduce(v0, axis=-1, keepdims=True, out=r0)  # Sum(v[_i1]*y[_i1], (_i1, 1, K))
-    np.subtract(v, r0, out=v0)
-    np.multiply(v0, y, out=out)
+    product = out if out.dtype == np.float64 else np.empty(y.shape)  # written last, read before
+    sum = np.empty((y.shape[0], 1))
+    np.multiply(v, y, out=product)
+    np.add.reduce(product, axis=-1, keepdims=True, out=sum)  # Sum(v[_i1]*y[_i1], (_i1, 1, K))
+    terms = product
+    np.subtract(v, sum, out=terms)
+    np.multiply(terms, y, out=out)
 
 
 def _softmax_jacobian(y, out):
@@ -646,19 +696,6 @@ def _softmax_jacobian(y, out):
 
 # ---------------------------------------------------------------------------
 # public functions
-
-
-def _unshifted_where_safe(unshifted, shifted, block, out, *per_row):
-    """Run the unshifted kernel on a block; rows whose partition sum is unsafe are redone shifted."""
-    total = unshifted(block, *per_row, out)
-    redo = _needs_shift(total)
-    if redo is not None:
-        rows = block[redo]
-        fixed = np.empty((redo.size,) + out.shape[1:], out.dtype)
-        shifted(rows, *(a[redo] for a in per_row), fixed)
-        # a row holding NaN or +inf, or all -inf, has no softmax: NaN in the whole row, for every function
-        fixed[~np.isfinite(rows.max(axis=-1))] = np.nan
-        out[redo] = fixed
 
 
 def _softmax_rows(z, out):
@@ -753,23 +790,8 @@ def cross_entropy(z, target, axis=-1):
         for lo, hi in _blocks(*flat.shape):
             _unshifted_where_safe(unshifted, shifted, _work(flat[lo:hi]), out[lo:hi], given[lo:hi])
         if not labels:
-            _zero_weight_on_masked_classes(flat, given, out)
+            _zero_weight_on_masked_classes(flat, given, out, log_softmax)
     return out.reshape(batch)
-
-
-def _zero_weight_on_masked_classes(z, t, out):
-    """Rows where a target of weight 0 sits on a masked class (z_k = -inf): 0 (m - z_k) is 0 * inf = NaN in
-    the kernel, but such a term contributes nothing (0 ln 0 = 0).  Those rare rows are redone as
-    -sum over t_k != 0 of t_k ln y_k; a positive weight on a masked class still gives +inf."""
-    nan = np.isnan(out[:, 0])
-    if not nan.any():
-        return
-    rows = np.flatnonzero(nan & np.isfinite(z.max(axis=-1)))
-    if rows.size:
-        logs = log_softmax(z[rows])
-        weights = t[rows]
-        terms = np.multiply(weights, logs, out=np.zeros_like(logs), where=weights != 0)
-        out[rows, 0] = -terms.sum(axis=-1)
 
 
 def cross_entropy_grad(z, target, axis=-1, out=None):

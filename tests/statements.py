@@ -134,7 +134,8 @@ def mutations(rhs: sp.Expr):
 
 #: hand-written false claims: true only for small K, only with an assumption not stated, or just wrong
 FALSE_CLAIMS = [
-    ("true for K <= 7 only", sp.Sum(1 + Sum(delta(i, k), k), (i, 1, 2 * K - 7)), sp.Sum(1 + Sum(1 / K, k), (i, 1, 2 * K - 7)), RANGE),
+    ("true for K <= 7 only", sp.Sum(1 + Sum(delta(i, k), k), (i, 1, 2 * K - 7)),
+     sp.Sum(1 + Sum(1 / K, k), (i, 1, 2 * K - 7)), RANGE),
     ("true for K <= 7 only, singular", sp.Sum(1 + Sum(delta(i, k), k), (i, 1, K + 1)) / (1 - y[j]),
      sp.Sum(1 + Sum(1 / K, k), (i, 1, K + 1)) / (1 - y[j]), RANGE),
     ("delta at a real constant", Sum(delta(k, c), k) / (1 - y[j]), 1 / (1 - y[j]), RANGE),

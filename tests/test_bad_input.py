@@ -81,7 +81,8 @@ def test_cli_json_shape_and_exit_code():
     for d in data["derivations"]:
         assert {"name", "title", "result", "steps", "findings"} <= set(d)
         for s in d["steps"]:
-            assert {"index", "latex", "justification", "verdict", "assumptions_used", "counterexample", "message"} <= set(s)
+            assert {"index", "latex", "justification", "verdict", "assumptions_used", "counterexample",
+                    "message"} <= set(s)
             assert s["verdict"] == "proved"
 
 

@@ -79,7 +79,8 @@ def test_changing_a_proved_expression_changes_the_code(monkeypatch):
     before = codegen.render()
     derivations = dict(kernels._derivations())
     # a different (still true) form of log-softmax: no shift, so no log1p and no max
-    unshifted = z[sp.Symbol("k", integer=True, positive=True)] - sp.log(sp.Sum(sp.exp(z[i]), (i, 1, sp.Symbol("K", integer=True, positive=True))))
+    k_, K_ = sp.Symbol("k", integer=True, positive=True), sp.Symbol("K", integer=True, positive=True)
+    unshifted = z[k_] - sp.log(sp.Sum(sp.exp(z[i]), (i, 1, K_)))
     import dataclasses
     derivations["log_softmax"] = dataclasses.replace(derivations["log_softmax"], result=unshifted)
     monkeypatch.setattr(kernels, "_derivations", lambda: derivations)
@@ -118,7 +119,8 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_unwritable_output_is_a_clear_error_not_a_traceback(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
-    for args in (("codegen", "-o", str(blocker / "sub")), ("report", "jacobian", "--no-pdf", "-o", str(blocker / "sub"))):
+    for args in (("codegen", "-o", str(blocker / "sub")),
+                 ("report", "jacobian", "--no-pdf", "-o", str(blocker / "sub"))):
         run = _cli(*args)
         assert run.returncode == 1, run.stderr
         assert run.stderr.startswith("error: cannot write") and "Traceback" not in run.stderr

@@ -20,9 +20,12 @@ Z = np.zeros((2, 3))
     (lambda: g.cross_entropy(Z, np.array([-1, 0])), ValueError, "label -1"),
     (lambda: g.cross_entropy(Z, np.array([0, 1, 2])), ValueError, r"labels must have the batch shape \(2,\).*\(3,\)"),
     (lambda: g.cross_entropy_grad(Z, np.array([0.0, 1.0])), TypeError, "class labels must be integers"),
-    (lambda: g.cross_entropy_grad(Z, np.full((2, 4), 0.25)), ValueError, r"target must have the shape of z.*\(2, 3\).*\(2, 4\)"),
-    (lambda: g.cross_entropy_grad(Z, np.full((2, 3), 0.5)), ValueError, "soft targets must sum to 1.*row 0 sums to 1.5"),
-    (lambda: g.cross_entropy(Z, np.array(["x", "y"])), TypeError, "target must be integer class labels or float soft targets"),
+    (lambda: g.cross_entropy_grad(Z, np.full((2, 4), 0.25)), ValueError,
+     r"target must have the shape of z.*\(2, 3\).*\(2, 4\)"),
+    (lambda: g.cross_entropy_grad(Z, np.full((2, 3), 0.5)), ValueError,
+     "soft targets must sum to 1.*row 0 sums to 1.5"),
+    (lambda: g.cross_entropy(Z, np.array(["x", "y"])), TypeError,
+     "target must be integer class labels or float soft targets"),
     (lambda: g.softmax_vjp(Z, np.zeros((3, 2))), ValueError, r"v must have the shape of z"),
 ])
 def test_bad_input_is_named(call, error, match):

@@ -26,7 +26,8 @@ from derive.output import files as output_files
 from derive.read.derivation_file import parse
 from derive.read.latex import ParseError
 
-from injection_corpus import AWKWARD_PROSE, FORMULA_PAYLOADS, PYTHON_PAYLOADS, TEX_PAYLOADS, everywhere, fill, with_formula
+from injection_corpus import (AWKWARD_PROSE, FORMULA_PAYLOADS, PYTHON_PAYLOADS, TEX_PAYLOADS, everywhere, fill,
+                              with_formula)
 
 needs_tex = pytest.mark.skipif(not shutil.which("pdflatex") or not shutil.which("pdftotext"),
                                reason="TeX Live / poppler-utils not installed (.ci/run installs them)")
@@ -90,8 +91,9 @@ def test_generated_module_carries_no_payload_and_runs_nothing(tmp_path, secret):
     ast.parse(text)
     for needle in ("__import__", "touch", "marker", "secret", r"\input", "FORGED", "system(", "open("):
         assert needle not in text, needle
+    module = str(tmp_path / "gen" / "softmax_ce.py")
     check = subprocess.run([sys.executable, "-c", "import importlib.util, numpy as np;"
-                            f"s = importlib.util.spec_from_file_location('g', {str(tmp_path / 'gen' / 'softmax_ce.py')!r});"
+                            f"s = importlib.util.spec_from_file_location('g', {module!r});"
                             "m = importlib.util.module_from_spec(s); s.loader.exec_module(m);"
                             "print(m.cross_entropy_grad(np.zeros((2, 3)), np.array([0, 2])).sum())"],
                            capture_output=True, text=True, timeout=60)
@@ -233,7 +235,7 @@ def test_concurrent_reports_into_one_directory_never_tear_a_file(tmp_path):
         assert [r.wait(timeout=120) for r in runs] == [0, 0]
         pdf, tex = (out / "report.pdf").read_bytes(), (out / "report.tex").read_text()
         assert tex in texs, round_
-        assert pdf == _expected_pdf(tex), f"round {round_}: report.pdf is not the output of the run that wrote report.tex"
+        assert pdf == _expected_pdf(tex), f"round {round_}: report.pdf is not from the run that wrote report.tex"
         assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -77,7 +77,8 @@ def test_cancelling_errors_are_caught_only_step_by_step():
     assert report.result.rederived.status is Status.PROVED
 
 
-HEADER = "indices: i, j, k\nrange: 1..K\nresult: \\frac{\\partial E}{\\partial z_j} = y_j - t_j\nassume: \\sum_k t_k = 1\n"
+HEADER = ("indices: i, j, k\nrange: 1..K\nresult: \\frac{\\partial E}{\\partial z_j} = y_j - t_j\n"
+          "assume: \\sum_k t_k = 1\n")
 
 
 def test_finding_letter_with_two_meanings():
@@ -86,7 +87,7 @@ def test_finding_letter_with_two_meanings():
 
 
 def test_finding_sum_without_a_range():
-    text = HEADER.replace("range: 1..K\n", "").replace("\\sum_k t_k = 1", "sum_of_targets_is_one" if False else "\\sum_{k=1}^K t_k = 1")
+    text = HEADER.replace("range: 1..K\n", "").replace("\\sum_k t_k = 1", "\\sum_{k=1}^K t_k = 1")
     d = parse(text + "$$\\frac{\\partial E}{\\partial z_j} = y_j \\sum_k t_k - t_j$$\n", "f.deriv")
     assert any(f.kind == "range" and "sum over k at line" in f.message for f in d.findings)
 
@@ -115,7 +116,8 @@ def test_finding_case_split_that_does_not_cover_all_cases():
 @pytest.mark.parametrize("text,line,marker,expected", [
     (HEADER + "$$\\frac{\\partial E}{\\partial z_j} = y_j - q_j$$\n", 5, "q_j", "unknown name 'q'"),
     (HEADER + "$$\\frac{\\partial E}{\\partial z_j} = (y_j - t_j$$\n", 5, "$$ (end)", "expected ')' to close '('"),
-    (HEADER + "$$\\frac{\\partial E}{\\partial z_j} = y_j - t_j$$ [by: magic]\n", 5, None, "unknown justification 'magic'"),
+    (HEADER + "$$\\frac{\\partial E}{\\partial z_j} = y_j - t_j$$ [by: magic]\n", 5, None,
+     "unknown justification 'magic'"),
     (HEADER + "colour: blue\n", 5, None, "unknown header key 'colour'"),
     (HEADER + "$$\\frac{\\partial E}{\\partial z_j} = \\sum y_j$$\n", 5, "\\sum", "needs its index"),
     (HEADER + "$$\\frac{\\partial E}{\\partial z_j} = z + 1$$\n", 5, "z +", "'z' is indexed"),

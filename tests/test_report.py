@@ -44,7 +44,8 @@ def test_cli_report_compiles_and_shows_every_verdict(tmp_path):
 def _broken_route1():
     route1 = NOTES["route1"]
     steps = list(route1.steps)
-    y, t, j = sp.IndexedBase("y", positive=True), sp.IndexedBase("t", real=True), sp.Symbol("j", integer=True, positive=True)
+    y, t = sp.IndexedBase("y", positive=True), sp.IndexedBase("t", real=True)
+    j = sp.Symbol("j", integer=True, positive=True)
     steps[3] = dataclasses.replace(steps[3], expr=-(t[j] + y[j]))  # -(t_j - y_j) with the sign of y_j wrong
     steps[3] = dataclasses.replace(steps[3], latex=r"= - (t_j + y_j)", justification="algebra")
     return dataclasses.replace(route1, steps=tuple(steps))

@@ -30,7 +30,8 @@ from reference import defined, differ, value
 from statements import FALSE_CLAIMS, RANGE, SUM_ONE, mutations, true_identities
 
 HEADER = "indices: i, j, k\nrange: 1..K\nassume: \\sum_k t_k = 1\n"
-CHAIN = r"$$\frac{\partial E}{\partial z_j} = \sum_{k=1}^K \frac{\partial E}{\partial y_k} \frac{\partial y_k}{\partial z_j}$$ [by: chain rule]" "\n"
+CHAIN = (r"$$\frac{\partial E}{\partial z_j} = \sum_{k=1}^K \frac{\partial E}{\partial y_k} "
+         r"\frac{\partial y_k}{\partial z_j}$$ [by: chain rule]" "\n")
 SIFT = (r"$$= -\sum_{k=1}^K t_k (\delta_{jk} - y_j)$$ [by: substitution]" "\n"
         r"$$= y_j - t_j$$ [by: kronecker delta sifts]" "\n")
 RESULT = "result: \\frac{\\partial E}{\\partial z_j} = y_j - t_j\n"

@@ -172,13 +172,16 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = 
     if proved and used is not None:
         if counterexample is not None:
             return Verdict(Status.UNDECIDED, counterexample=counterexample, method="symbolic+numeric",
-                           message="the symbolic proof and the numeric check disagree; this is a checker bug, please report it",
+                           message="the symbolic proof and the numeric check disagree; this is a checker bug, "
+                                   "please report it",
                            **counts)
         unconfirmed = numeric_error or ("" if checked else found.why_unconfirmed())
         if unconfirmed:
             note = f"not confirmed numerically: {unconfirmed}"
         else:
-            note = f"confirmed at {checked} points" + (f" ({skipped} skipped where a side is undefined)" if skipped else "")
+            note = f"confirmed at {checked} points"
+            if skipped:
+                note += f" ({skipped} skipped where a side is undefined)"
         return Verdict(Status.PROVED, _without_implied(used), method="symbolic",
                        message=f"proved symbolically for all K; {note}", unconfirmed=unconfirmed, **counts)
 

@@ -10,6 +10,8 @@ signatures and docstrings.  Writing files is the CLI's job (through
 
 from __future__ import annotations
 
+import ast
+import builtins
 import difflib
 import hashlib
 from dataclasses import dataclass
@@ -24,7 +26,8 @@ from ..notation import gamma, j, k, m, mu, t, v, y, z
 from ..verdicts import Status
 from . import kernels as kernel_module
 from .kernels import Kernel
-from .lowering import Emitter, Operand, canonical_sums, matrix_code
+from .lowering import Emitter, Operand, canonical_sums
+from .matrix import matrix_code
 
 TEMPLATE = "softmax_ce.py.j2"
 OUTPUT_NAME = "softmax_ce.py"
@@ -82,25 +85,51 @@ def _render_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
         try:
             # row results first (they share sums with the vector), so the vector's last read is the final op
             value = emitter.lower(scatter) if scatter is not None else None
-            returned = emitter.lower(returns).code if returns is not None else None
+            returned = emitter.lower(returns) if returns is not None else None
             emitter.lower(expr, into="out")
             if value is not None:
-                emitter.lines.append(f"out.reshape(-1)[gamma_flat] = {value.code}[:, 0]  # the label entry")
+                emitter.lines.append(f"out.reshape(-1)[gamma_flat] = {_current(value)}[:, 0]  # the label entry")
         except LoweringError as exc:
             raise CodegenError(f"kernel {kernel.name}: {exc}") from None
-        alias = emitter.output_alias
-        allocations = [
-            f"{alias} = out if out.dtype == np.float64 else np.empty({head}.shape)  # written last, read before"
-            if alias is not None and line.startswith(f"{alias} = ") else line
-            for line in emitter.allocations]
-        body += allocations + emitter.lines
+        body += emitter.pool.allocation_lines() + emitter.lines
         if returned is not None:
-            body.append(f"return {returned}")
+            body.append(f"return {_current(returned)}")
     doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (
         f"; at the label: {sp.sstr(kernel.scatter)}" if kernel.scatter is not None else "")]
     doc += [f"Lowered from {kernel_module.describe(src, derivations)}" for src in kernel.sources]
     doc.append(f"Checker: {verdict.status.value}, assumptions used: {', '.join(verdict.assumptions_used) or 'none'}")
     return RenderedKernel(kernel.name, ", ".join(args), [docstring_line(line) for line in doc], body)
+
+
+def _current(op: Operand) -> str:
+    """The name an operand's value goes by at the end of the kernel."""
+    return op.buffer.name if op.buffer is not None else op.code
+
+
+def undefined_names(module_text: str) -> list[str]:
+    """Names a function of the generated module reads that nothing defines (a broken tie between the
+    lowering, the runtime and the template would show here, before the file is written)."""
+    tree = ast.parse(module_text)
+    defined = set(dir(builtins))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    missing = set()
+    for function in [n for n in tree.body if isinstance(n, ast.FunctionDef)]:
+        local = {a.arg for a in function.args.args + function.args.kwonlyargs}
+        local |= {a.arg for a in (function.args.vararg, function.args.kwarg) if a is not None}
+        local |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        local |= {n.name for n in ast.walk(function) if isinstance(n, ast.FunctionDef)}
+        local |= {a.arg for n in ast.walk(function) if isinstance(n, (ast.Lambda, ast.FunctionDef))
+                  for a in n.args.args}
+        for n in ast.walk(function):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in local | defined:
+                missing.add(f"{function.name}: {n.id}")
+    return sorted(missing)
 
 
 def docstring_line(text: str) -> str:
@@ -124,13 +153,30 @@ def render(replacements=()) -> str:
     template = env.from_string(resources.template(TEMPLATE))
     cites = {kern.name: [docstring_line(kernel_module.describe(src, derivations)) for src in kern.sources]
              for kern in kernels}
-    return template.render(
+    text = template.render(
+        runtime=runtime_source(),
         kernels=rendered,
         cites=cites,
         derivations=[(name, docstring_line(derivations[name].path or "(built in code)"),
                       derivation_hash(derivations[name])) for name in used],
         template=f"templates/{TEMPLATE}",
     )
+    missing = undefined_names(text)
+    if missing:
+        raise CodegenError("the generated module would read undefined names: " + ", ".join(missing))
+    return text
+
+
+#: the line in runtime.py after which its text is copied into the generated module
+RUNTIME_MARKER = "# --- copied into the generated module from here ---\n"
+
+
+def runtime_source() -> str:
+    """The runtime module's code (below its marker line), copied verbatim into the generated module."""
+    text = (Path(__file__).parent / "runtime.py").read_text(encoding="utf-8")
+    if RUNTIME_MARKER not in text:
+        raise CodegenError("derive/codegen/runtime.py lost its marker line; nothing to copy")
+    return text.split(RUNTIME_MARKER, 1)[1].strip()
 
 
 def difference(path: Path, text: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jinja2
-import sympy as sp
 
 from .. import assumptions as assumption_registry
 from ..check.checker import DerivationReport
@@ -66,6 +65,7 @@ def source_marker(path: str, line: int) -> str:
 
 def _step_view(step_report, path: str = "") -> dict:
     step, verdict = step_report.step, step_report.verdict
+    reason = JUSTIFICATIONS[step.justification]
     cex = verdict.counterexample
     sides = (step.lhs, step.expr) if step.lhs is not None else (step.expr,)
     return {
@@ -73,7 +73,7 @@ def _step_view(step_report, path: str = "") -> dict:
         "marker": source_marker(path, step.line),
         "notes": as_written(step.latex, *sides),
         "sympy": (sympy_latex(step.lhs) + " = " if step.lhs is not None else "") + sympy_latex(step.expr),
-        "justification": JUSTIFICATIONS[step.justification].latex or tex_escape(JUSTIFICATIONS[step.justification].sentence),
+        "justification": reason.latex or tex_escape(reason.sentence),
         "justification_name": tex_escape(step.justification),
         "case": step.case.latex if step.case else "",
         "lemma": step.lhs is not None,
@@ -150,7 +150,9 @@ def _numerics_view(numerics: Numerics | None) -> dict | None:
             key = (row.dtype, name)
             worst[key] = max(worst.get(key, 0.0), row.ulps[name])
     dtypes = sorted({row.dtype for row in numerics.accuracy}, reverse=True)
-    kernels = numerics.source.split("# kernels:")[1].split("# public functions")[0] if "# kernels:" in numerics.source else numerics.source
+    kernels = numerics.source
+    if "# kernels:" in kernels:
+        kernels = kernels.split("# kernels:")[1].split("# public functions")[0]
     return {
         "columns": [tex_escape(n) for n in names],
         "rows": [{"dtype": d, "cells": [f"{worst[(d, n)]:.2f}" for n in names]} for d in dtypes],

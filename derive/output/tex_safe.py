@@ -198,5 +198,6 @@ def tex_prose(text: str) -> str:
             out.append(tex_escape(part))
         else:
             math = safe_math(part)
-            out.append(f"${math}$" if math is not None and part.strip() else r"\texttt{" + tex_escape(f"${part}$") + "}")
+            kept = math is not None and part.strip()
+            out.append(f"${math}$" if kept else r"\texttt{" + tex_escape(f"${part}$") + "}")
     return "".join(out)

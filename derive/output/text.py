@@ -72,7 +72,8 @@ def to_text(reports, allow_numeric: bool = False) -> str:
             v = s.verdict
             case = f" [case {s.step.case.label}]" if s.step.case else ""
             used = ", ".join(v.assumptions_used) or "-"
-            lines.append(f"  {s.index:>2} {MARKS[v.status]} {v.status.value:<9} {s.step.justification}{case}; uses: {used}")
+            lines.append(f"  {s.index:>2} {MARKS[v.status]} {v.status.value:<9} {s.step.justification}{case}; "
+                         f"uses: {used}")
             lines.append(f"       {s.step.latex}")
             if v.status is not Status.PROVED or v.unconfirmed:
                 lines.append(f"       {v.explain(d.names)}")

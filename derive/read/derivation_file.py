@@ -12,7 +12,8 @@ A file is a header of ``key: value`` lines, then the formulas, each between
     define: E = -\\sum_{k=1}^K t_k \\ln y_k
     result: \\frac{\\partial E}{\\partial z_j} = y_j - t_j
 
-    $$\\frac{\\partial E}{\\partial z_j} = \\sum_{k=1}^K \\frac{\\partial E}{\\partial y_k} \\frac{\\partial y_k}{\\partial z_j}$$ [by: chain rule]
+    $$\\frac{\\partial E}{\\partial z_j} = \\sum_{k=1}^K \\frac{\\partial E}{\\partial y_k}
+      \\frac{\\partial y_k}{\\partial z_j}$$ [by: chain rule]
 
 Header keys: ``name``, ``title``, ``indices`` (the letters used as indices),
 ``range`` (``1..K``: sums without limits run over it, and free indices lie in
@@ -42,7 +43,7 @@ import sympy as sp
 
 from .. import assumptions as assumption_registry
 from ..derivation import Case, Definition, Derivation, Finding, Step, derivation_claims
-from ..errors import DerivationError, InputError
+from ..errors import InputError
 from ..justifications import REGISTRY as JUSTIFICATIONS
 from .latex import Names, ParseError, Parser, Token, guarded, parse_expression
 from ..notation import E, K, c, free_indices, gamma, i, j, k, m, mu, rebuild, t, v, y, z

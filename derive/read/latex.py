@@ -50,7 +50,8 @@ def tokenize(text: str, line: int = 1, column: int = 1) -> list[Token]:
             tok = m.group(0)
             if tok == "%":  # a LaTeX comment ends the line
                 break
-            kind = "cmd" if tok.startswith("\\") else "num" if tok[0].isdigit() else "letter" if tok.isalpha() else "char"
+            kind = ("cmd" if tok.startswith("\\") else "num" if tok[0].isdigit()
+                    else "letter" if tok.isalpha() else "char")
             if tok in _IGNORED:
                 continue
             tokens.append(Token(kind, tok, line + row, base_col + m.start()))
