@@ -24,7 +24,7 @@ from derive import cli
 from derive.output import latex_build
 from derive.output import files as output_files
 from derive.read.derivation_file import parse
-from derive.read.latex import ParseError
+from derive.errors import ParseError
 
 from injection_corpus import (AWKWARD_PROSE, FORMULA_PAYLOADS, PYTHON_PAYLOADS, TEX_PAYLOADS, everywhere, fill,
                               with_formula)

@@ -13,7 +13,9 @@ from derive.read import builtin, derivation_file
 from derive.check.checker import check_derivation
 from derive.read.derivation_file import parse
 from derive.errors import DeriveError
-from derive.read.latex import Names, ParseError, parse_expression
+from derive.errors import ParseError
+from derive.read.latex import parse_expression
+from derive.read.names import Names
 from derive.codegen.lowering import canonical_sums
 from derive.check.normal_form import rebuild
 from derive.notation import E, K, c, gamma, i, j, k, m, mu, t, v, y, z

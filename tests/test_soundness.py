@@ -20,7 +20,7 @@ from derive.check import checker as checker_module
 from derive.check import numeric
 from derive.check.checker import check_derivation
 from derive.read.derivation_file import parse
-from derive.read.latex import ParseError
+from derive.errors import ParseError
 from derive.notation import E, K, Sum, d, delta, i, j, k, m, mu, t, y, z
 from derive.output.text import to_json_data, to_text
 from derive.output.report import build_tex
@@ -214,8 +214,9 @@ def test_derivative_with_respect_to_a_target(tmp_path):
 
 @pytest.mark.parametrize("formula", [r"E(\vec{y}, \vec{t} = y_j", r"E(z_j,", r"y_k(z_j", r"E(\vec{y}"])
 def test_unclosed_argument_list_is_an_error_not_a_hang(formula):
-    code = ("from derive.read.latex import parse_expression, ParseError; from derive.notation import *;"
-            "from derive.read.latex import Names;"
+    code = ("from derive.read.latex import parse_expression; from derive.errors import ParseError;"
+            "from derive.notation import *;"
+            "from derive.read.names import Names;"
             "n = Names(indexed={'z': z, 't': t, 'y': y}, scalars={'E': E, 'K': K}, indices={'j': j, 'k': k},"
             " vector_index=j);"
             f"\ntry:\n    parse_expression({formula!r}, n)\nexcept ParseError as e:\n    print('ParseError', e)")

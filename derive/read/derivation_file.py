@@ -45,7 +45,10 @@ from .. import assumptions as assumption_registry
 from ..derivation import Case, Definition, Derivation, Finding, Step, derivation_claims
 from ..errors import InputError
 from ..justifications import REGISTRY as JUSTIFICATIONS
-from .latex import Names, ParseError, Parser, Token, guarded, parse_expression
+from ..errors import ParseError
+from .latex import Parser, guarded, parse_expression
+from .names import Names
+from .tokens import Token
 from ..notation import E, K, c, free_indices, gamma, i, j, k, m, mu, rebuild, t, v, y, z
 
 _INDEX_NAMES = {"i": i, "j": j, "k": k, r"\gamma": gamma, r"\mu": mu}

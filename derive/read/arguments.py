@@ -1,0 +1,102 @@
+"""The reader's rule for a quantity written as a function: E(\\vec y, \\vec t), y_k(\\vec z), E(z_j).
+
+A mixin of the Parser (latex.py).  Parentheses after a quantity that hold only
+variables name what it depends on; anything else in them is a product.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..notation import E as LOSS, t as TARGETS, y as PROBABILITIES, z as LOGITS
+from .tokens import Token
+
+
+class ArgumentRules:
+    def applied(self, head: Token, value: sp.Expr) -> sp.Expr:
+        """`value` followed by a parenthesised list of variables is the quantity written as a function.
+
+        ``E(\\vec y, \\vec t)``, ``E(z_j)`` and ``y_k(\\vec z)`` name what the
+        quantity depends on; they are the quantity itself, not a product.  A list
+        naming a variable the quantity does not depend on is refused (it is not
+        clear what is meant).  Anything else in the parentheses (``y_j(1 - y_j)``)
+        is a genuine product, read as such by the caller.
+        """
+        if not self.at("("):
+            return value
+        found = self._argument_list()
+        if found is None:
+            return value
+        bases, after = found
+        depends = self._depends_on(value)
+        wrong = [b for b in bases if b not in depends]
+        if wrong:
+            named = ", ".join(sorted({str(self._letter_of(b)) for b in wrong}))
+            what = (f"depends only on {', '.join(sorted(str(self._letter_of(b)) for b in depends))}" if depends
+                    else "is not a function of anything")
+            raise self.error(f"'{head.text}(...)' reads as a function of {named}, but {head.text} {what}; "
+                             rf"for a product write {head.text} \cdot (...)", head)
+        self.pos = after
+        return value
+
+    # -- function application: E(\vec y, \vec t), y_k(\vec z) -----------------------------
+
+    def _depends_on(self, value) -> set:
+        """The variables a quantity of the notation is a function of."""
+        if value == LOSS:
+            return {LOGITS, PROBABILITIES, TARGETS}
+        if isinstance(value, sp.Indexed) and value.base == PROBABILITIES:
+            return {LOGITS}
+        return set()
+
+    def _letter_of(self, base) -> str:
+        return next((letter for letter, b in self.names.indexed.items() if b == base), str(base))
+
+    def _argument_list(self):
+        """(the variables named, position after ')') when the parentheses hold only variables, else None.
+
+        A variable is a letter of the notation alone (z), with a subscript (z_j,
+        z_{j}) or under \\vec / \\mathbf / \\boldsymbol / \\bm; \\dots may stand
+        between them.  Unclosed parentheses are not an argument list (the
+        product reading then reports the missing ')').
+        """
+        items, current, n, depth = [], [], self.pos + 1, 0
+        while True:
+            tok = self.tokens[n]
+            if tok.kind == "end":
+                raise self.error("this '(' is never closed")
+            if tok.text == "{":
+                depth += 1
+            elif tok.text == "}":
+                depth -= 1
+            elif depth == 0 and tok.text in (",", ")"):
+                items.append(current)
+                current = []
+                if tok.text == ")":
+                    break
+                n += 1
+                continue
+            elif depth == 0 and tok.text == "(":
+                return None
+            current.append(tok.text)
+            n += 1
+        bases = []
+        for item in items:
+            if item in ([r"\dots"], [r"\ldots"], [r"\cdots"]):
+                continue
+            base = self._variable(item)
+            if base is None:
+                return None
+            bases.append(base)
+        return (bases, n + 1) if bases else None
+
+    def _variable(self, item: list):
+        if item and item[0] in (r"\vec", r"\mathbf", r"\boldsymbol", r"\bm"):
+            item = [x for x in item[1:] if x not in "{}"]
+        letter = item[0] if item else None
+        if letter not in self.names.indexed:
+            return None
+        rest = item[1:]
+        if rest and (rest[0] != "_" or len(rest) < 2):
+            return None
+        return self.names.indexed[letter]
