@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="name the built-in derivations")
     check = sub.add_parser("check", help="check derivations step by step")
     check.add_argument("names", nargs="*", metavar="NAME|FILE",
-                       help="built-in derivations or derivation files to check (default: the notes')")
+                       help="built-in derivations, derivation files (.deriv) or documents (.md, .tex) to check "
+                            "(default: the notes')")
     check.add_argument("--json", action="store_true", help="print a machine-readable result (also on errors)")
     check.add_argument("--all", action="store_true", dest="include_all",
                        help="also check the derivations behind the generated code")
@@ -82,7 +83,9 @@ def _builtin():
 def _is_file(name: str) -> bool:
     from pathlib import Path
 
-    return name.endswith(".deriv") or Path(name).exists()
+    from .read.document import is_document
+
+    return name.endswith(".deriv") or is_document(name) or Path(name).exists()
 
 
 def _select(names, include_all=False):
@@ -92,6 +95,8 @@ def _select(names, include_all=False):
     files are still checked.
     """
     from .read import derivation_file
+    from .read.document import is_document
+    from .read.documents import load_document
 
     notes, stability = _builtin()
     known = {**notes, **stability}
@@ -107,7 +112,14 @@ def _select(names, include_all=False):
             derivations.append(known[name])
             continue
         try:
-            derivations.append(derivation_file.load(name))
+            if is_document(name):  # Markdown or LaTeX: every derivation in it, and every formula it cannot read
+                document = load_document(name)
+                derivations.extend(document.derivations)
+                errors.extend((name, exc) for exc in document.errors)
+                if not document.derivations and not document.errors:
+                    errors.append((name, InputError(f"{name}: no derivation found (no display math with '=')")))
+            else:
+                derivations.append(derivation_file.load(name))
         except InputError as exc:
             errors.append((name, exc))
     return derivations, errors

@@ -21,7 +21,7 @@ import sympy as sp
 from . import assumptions as assumption_registry
 from . import justifications as justification_registry
 from .errors import DerivationError
-from .notation import INDEXED_BASES, INDICES, SCALARS, is_index
+from .notation import INDEXED_BASES, INDICES, SCALARS, Constant, is_index
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class Finding:
     kind: str
     message: str
     step: int | None = None
+    #: the line of the file it is about (0: the derivation as a whole)
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,6 @@ class Derivation:
 _KNOWN_SYMBOLS = frozenset(INDICES) | frozenset(SCALARS) | frozenset(b.label for b in INDEXED_BASES)
 
 
-def _bound_symbols(expr: sp.Basic) -> set:
-    bound = set()
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, sp.Sum):
-            bound.update(limit[0] for limit in node.limits)
-    return bound
-
-
 def check_expression(expr, where) -> None:
     """Raise DerivationError(*where, ...) unless expr is an expression in the notation."""
     if not isinstance(expr, sp.Expr):
@@ -132,9 +126,9 @@ def check_expression(expr, where) -> None:
     for base in expr.atoms(sp.IndexedBase):
         if base not in INDEXED_BASES:
             raise DerivationError(*where, f"undefined indexed name '{base}'; the notation defines z, t, y")
-    bound = _bound_symbols(expr)
     for sym in sorted(expr.atoms(sp.Symbol), key=str):
-        if sym in _KNOWN_SYMBOLS or (sym in bound and is_index(sym)):
+        # the notation's symbols, any index (a derivation may call its indices c, d, l, ...), its constants
+        if sym in _KNOWN_SYMBOLS or is_index(sym) or isinstance(sym, Constant):
             continue
         names = {s.name for s in _KNOWN_SYMBOLS}
         hint = " (same name as a notation symbol, different assumptions)" if sym.name in names else ""

@@ -42,6 +42,24 @@ INDEXED_BASES = (z, t, y, v)
 SCALARS = (E, K, c, m)
 
 
+class Constant(sp.Symbol):
+    """A positive constant a derivation introduces (C with log C = -max z, a temperature T).
+
+    Positive, because that is what such constants are (a normalising factor, a
+    temperature) and what their steps use (log C, division by T); the checker
+    samples positive values for them and the report says they were read so.
+    """
+
+    def __new__(cls, name: str):
+        return super().__new__(cls, name, positive=True)
+
+
+def index(name: str) -> sp.Symbol:
+    """The index symbol a derivation calls `name` (i, j, k, gamma and mu are the notation's own)."""
+    standard = {"i": i, "j": j, "k": k, "gamma": gamma, "mu": mu}
+    return standard.get(name) or sp.Symbol(name, integer=True, positive=True)
+
+
 def delta(a, b) -> sp.Expr:
     """Kronecker delta delta_{ab}."""
     return sp.KroneckerDelta(a, b)

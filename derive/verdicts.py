@@ -28,6 +28,8 @@ class Point:
     #: the cotangent v_1..v_K and the shift c (m is always max_k z_k)
     v: tuple = ()
     c: float = 0.0
+    #: values of the derivation's own constants, as (name, value) pairs
+    constants: tuple = ()
 
     def as_dict(self) -> dict:
         out = {
@@ -40,6 +42,8 @@ class Point:
             out["v"] = [float(x) for x in self.v]
         if self.c:
             out["c"] = float(self.c)
+        if self.constants:
+            out["constants"] = {name: float(value) for name, value in self.constants}
         return out
 
 
@@ -101,6 +105,7 @@ class Counterexample:
                 parts.append(f"{names[base]}=({', '.join(_short(x) for x in vectors[base])})")
         if "c" in self.reads:
             parts.append(f"{names['c']}={_short(point.c)}")
+        parts += [f"{names.get(name, name)}={_short(value)}" for name, value in point.constants]
         return ", ".join(parts) + f": lhs={self.lhs}, rhs={self.rhs}"
 
 

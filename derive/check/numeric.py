@@ -29,7 +29,7 @@ import sympy as sp
 from .. import assumptions as assumption_registry
 from ..derivation import Case
 from ..errors import EvaluationError
-from ..notation import E, K, c, free_indices, gamma, m, mu, t, v, y, z
+from ..notation import E, K, Constant, c, free_indices, gamma, m, mu, t, v, y, z
 from ..verdicts import Point
 
 DIGITS = 30
@@ -59,7 +59,7 @@ def _mp(value):
 class _Env:
     """What a compiled closure reads: the point, plus overrides for differentiation."""
 
-    __slots__ = ("K", "idx", "z", "t", "v", "c", "y_override", "_y", "_m")
+    __slots__ = ("K", "idx", "z", "t", "v", "c", "constants", "y_override", "_y", "_m")
 
     def __init__(self, point: Point):
         self.K = point.K
@@ -68,6 +68,7 @@ class _Env:
         self.t = [_mp(x) for x in point.t]
         self.v = [mpmath.mpf(x) for x in point.v]
         self.c = mpmath.mpf(point.c)
+        self.constants = {name: mpmath.mpf(value) for name, value in point.constants}
         self.y_override = {}
         self._y = None
         self._m = None
@@ -78,7 +79,7 @@ class _Env:
         m = max_k z_k is recomputed from the changed logits: it is not a constant of the row.
         """
         other = _Env.__new__(_Env)
-        other.K, other.idx, other.c = self.K, dict(self.idx), self.c
+        other.K, other.idx, other.c, other.constants = self.K, dict(self.idx), self.c, self.constants
         other.z = self.z if z_values is None else z_values
         other.t = self.t if t_values is None else t_values
         other.v = self.v if v_values is None else v_values
@@ -147,6 +148,9 @@ def compile_expr(expr: sp.Basic) -> Closure:
         return lambda env: env.c
     if expr == m:
         return lambda env: env.m
+    if isinstance(expr, Constant):
+        name = expr.name
+        return lambda env: env.constants[name]
     if isinstance(expr, sp.Symbol):
         name = expr
 
@@ -445,6 +449,7 @@ def search(lhs: sp.Expr, rhs: sp.Expr, assumed: frozenset, case: Case | None, se
     rng = random.Random(seed)
     left, right = compile_expr(lhs), compile_expr(rhs)
     names = free_indices(lhs, rhs)
+    constants = sorted({s.name for s in (lhs.atoms(Constant) | rhs.atoms(Constant))})
     checked, skipped = 0, Counter()
     with mpmath.workdps(DIGITS):
         # confirming a proof: one large K (each costs O(K^2) where a sum holds derivatives)
@@ -460,7 +465,8 @@ def search(lhs: sp.Expr, rhs: sp.Expr, assumed: frozenset, case: Case | None, se
                 if gamma_value is None:
                     gamma_value = rng.randint(1, size)
                 ts = tuple(assumption_registry.draw_targets(assumed, size, gamma_value, rng))
-                point = Point(size, assignment, zs, ts, vs, shift)
+                point = Point(size, assignment, zs, ts, vs, shift,
+                              tuple((name, round(rng.uniform(0.2, 3.0), 6)) for name in constants))
                 try:
                     a, b = left(_Env(point)), right(_Env(point))
                 except (Undefined, ZeroDivisionError, OverflowError) as exc:

@@ -22,6 +22,7 @@ def step_dict(report) -> dict:
         "justification": step.justification,
         "case": step.case.label if step.case else None,
         "lemma": sp.sstr(step.lhs) if step.lhs is not None else None,
+        "line": step.line or None,
         "stated_assumptions": list(report.stated),
         **verdict.as_dict(),
     }
@@ -72,8 +73,9 @@ def to_text(reports, allow_numeric: bool = False) -> str:
             v = s.verdict
             case = f" [case {s.step.case.label}]" if s.step.case else ""
             used = ", ".join(v.assumptions_used) or "-"
+            where = f" (line {s.step.line})" if s.step.line else ""
             lines.append(f"  {s.index:>2} {MARKS[v.status]} {v.status.value:<9} {s.step.justification}{case}; "
-                         f"uses: {used}")
+                         f"uses: {used}{where}")
             lines.append(f"       {s.step.latex}")
             if v.status is not Status.PROVED or v.unconfirmed:
                 lines.append(f"       {v.explain(d.names)}")

@@ -403,6 +403,7 @@ def parse(text: str, path: str = "<input>") -> Derivation:
                 lemma = expr
     if not steps:
         raise src.error("the derivation has a start but no '=' step", blocks[0][1])
+    findings.extend(scope_findings(names))
     for line, col, var in names.unranged_sums:
         if not names.default_range:
             findings.append(Finding("range", f"the sum over {var} at line {line}, column {col} has no range and "
@@ -423,6 +424,14 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
     extra = _scope_findings(derivation)
     return dataclasses.replace(derivation, findings=derivation.findings + tuple(extra)) if extra else derivation
+
+
+def scope_findings(names: Names) -> list[Finding]:
+    """A finding for every term read as inside the sum before it (see Parser._extend_sums)."""
+    return [Finding("scope", f"line {line}, column {col}: index {var} is free in the term after the sum over {var}; "
+                    f"read as inside that sum (write \\left( \\right) around the summand if that is not meant)",
+                    line=line)
+            for line, col, var in dict.fromkeys(names.scope_notes)]
 
 
 def _name(src: _Source, values: dict, path: str) -> str:

@@ -28,6 +28,7 @@ import sympy as sp
 from ..notation import K
 from .arguments import ArgumentRules
 from .commands import ABSOLUTE, OPEN, CommandRules
+from .named import NameRules
 from .names import Names
 from .tokens import Cursor, Token
 
@@ -35,7 +36,7 @@ from .tokens import Cursor, Token
 _DOTS = sp.Symbol("__dots__")
 
 
-class Parser(Cursor, CommandRules, ArgumentRules):
+class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
     """The grammar of expressions and chains; commands and function application are its mixins."""
 
     def __init__(self, text: str, names: Names, line: int = 1, column: int = 1, path: str = "<input>",
@@ -44,6 +45,8 @@ class Parser(Cursor, CommandRules, ArgumentRules):
         self.names = names
         #: (first token, token after) of each part of the last chain, to cut out its LaTeX
         self.spans: list[tuple[Token, Token]] = []
+        #: inside the argument of a probability function: bare vectors are read entrywise
+        self.vector_context = False
 
     # -- entry points -----------------------------------------------------------
     def chain(self) -> list:
@@ -108,20 +111,50 @@ class Parser(Cursor, CommandRules, ArgumentRules):
 
     # -- grammar ------------------------------------------------------------------
     def expression(self) -> sp.Expr:
-        terms = []
+        terms, starts = [], []
+        starts.append(self.tok)
         if self.at("+", "-"):
             sign = -1 if self.advance().text == "-" else 1
             terms.append(sign * self.term())
         else:
             terms.append(self.term())
         while self.at("+", "-"):
+            starts.append(self.tok)
             sign = -1 if self.advance().text == "-" else 1
             if self.at(r"\dots", r"\cdots", r"\ldots"):
                 self.advance()
                 terms.append(_DOTS)
                 continue
             terms.append(sign * self.term())
-        return self._fold_dots(terms)
+        return self._fold_dots(self._extend_sums(terms, starts))
+
+    def _extend_sums(self, terms: list, starts: list) -> list:
+        """A term right after a sum that uses the sum's index (free) is read as inside the sum.
+
+        ``\\sum_k t_k \\ln S - t_k z_k`` read literally leaves k free in the last term;
+        the author means it inside (a sum extends over the product after it, and
+        a free k there would be a new index out of nowhere).  Recorded, so the
+        reader is told and can add \\left( \\right) if that is not what is meant.
+        """
+        out, n = [], 0
+        while n < len(terms):
+            term = terms[n]
+            sign, core = (-1, -term) if isinstance(term, sp.Mul) and term.could_extract_minus_sign() else (1, term)
+            if isinstance(core, sp.Sum) and len(core.limits) == 1:
+                var = core.limits[0][0]
+                body, m = core.function, n + 1
+                while m < len(terms) and terms[m] is not _DOTS and var in terms[m].free_symbols:
+                    body = body + sign * terms[m]
+                    tok = starts[m]
+                    self.names.scope_notes.append((tok.line, tok.column, str(var)))
+                    m += 1
+                if m > n + 1:
+                    out.append(sign * sp.Sum(body, *core.limits))
+                    n = m
+                    continue
+            out.append(term)
+            n += 1
+        return out
 
     def _fold_dots(self, terms):
         while _DOTS in terms:
@@ -236,6 +269,9 @@ class Parser(Cursor, CommandRules, ArgumentRules):
             return self.subscripted(letter)
         if tok.text in OPEN or tok.text == "{":
             return self.group()
+        named = self.read_name()
+        if named is not None:
+            return named
         if tok.kind == "letter":
             self.advance()
             return self.subscripted(tok)
@@ -315,9 +351,7 @@ class Parser(Cursor, CommandRules, ArgumentRules):
             return self.applied(tok, self.names.scalars[tok.text])
         if tok.text in self.names.indices:
             return self.names.indices[tok.text]
-        known = sorted(set(self.names.indexed) | set(self.names.scalars) | set(self.names.indices)
-                       | set(self.names.abbreviations))
-        raise self.error(f"unknown name '{tok.text}'; this derivation defines {', '.join(known)}", tok)
+        raise self.error(f"unknown name '{tok.text}'; this derivation defines {', '.join(self.names.known())}", tok)
 
 
 

@@ -18,3 +18,18 @@ class Names:
     vector_index: sp.Symbol | None = None  # what \vec{y} means: y_<vector_index>
     default_range: bool = True  # sums without limits run over 1..K
     unranged_sums: list = field(default_factory=list)  # positions of sums written without a range
+    #: names of functions whose i-th entry is an indexed quantity: \sigma(\mathbf z)_i, softmax(o)_j, s(x)_i
+    functions: dict = field(default_factory=dict)  # key -> IndexedBase
+    #: indexed abbreviations g_i = e^{a_i}: key -> (the index in the definition, the expression)
+    indexed_abbreviations: dict = field(default_factory=dict)
+    #: constants of the derivation (C with log C = -max z, a temperature T): key -> Symbol
+    constants: dict = field(default_factory=dict)
+    #: multi-letter names written as plain letters (CE): read as one name, not a product
+    words: frozenset = frozenset()
+    #: terms read as inside the sum before them, since they use its index: (line, column, index)
+    scope_notes: list = field(default_factory=list)
+
+    def known(self) -> list[str]:
+        """Every name this derivation defines, for error messages."""
+        return sorted(set(self.indexed) | set(self.scalars) | set(self.indices) | set(self.abbreviations)
+                      | set(self.functions) | set(self.indexed_abbreviations) | set(self.constants))

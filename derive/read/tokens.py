@@ -22,7 +22,7 @@ class Token:
 
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[0-9]+(?:\.[0-9]+)?|[A-Za-z]|\S")
-_IGNORED = {r"\quad", r"\qquad", r"\,", r"\;", r"\:", r"\!", r"\displaystyle", r"\therefore", r"\nonumber",
+_IGNORED = {r"\quad", r"\qquad", r"\,", r"\;", r"\:", r"\!", "\\ ", r"\displaystyle", r"\therefore", r"\nonumber",
             r"\limits", r"\relax"}
 _SIZED = {r"\left", r"\right", r"\bigl", r"\bigr", r"\Bigl", r"\Bigr", r"\biggl", r"\biggr"}
 

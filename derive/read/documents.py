@@ -1,0 +1,442 @@
+"""Markdown and LaTeX documents as input: the derivations in someone's notes, as they wrote them.
+
+``parse_document`` reads the document's math (``document.py``), infers what its
+letters mean (``inference.py``; front matter overrides), and walks the
+formulas in order, as a reader would:
+
+* the softmax and loss definitions and abbreviations are notation, recorded
+  as definitions the checker proves, not as steps;
+* a formula beginning with ``=`` continues the chain; one that restates the
+  derivation's start (also under a case, or as a vector) is compared with the
+  start; a derivative with respect to the logits of something new begins a
+  new derivation, as do a heading and prose saying "alternatively"; any other
+  formula is a side result;
+* a case is set by prose or inline math such as "If $j = k$" or a label in the
+  formula (``i = j:``, ``\\text{if } i \\neq j``), and ends at prose that puts the
+  cases together or at a heading;
+* prose saying the targets are one-hot (or sum to one) states that assumption.
+
+Every formula that cannot be read is an error with its file, line and column;
+the rest of the document is still read.  Nothing here proves anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from ..derivation import Case, Definition, Derivation, Finding, Step
+from ..errors import DeriveError, ParseError
+from ..notation import E, K, Constant, d, free_indices, index, rebuild, t, y, z
+from . import derivation_file as files
+from .document import fragments
+from .formulas import case_label, split
+from .inference import infer
+from .keys import read_key
+from .latex import Parser, guarded
+from .names import Names
+from .tokens import Token, tokenize
+
+#: prose that ends a case split ("Putting those together", "in both cases", "using the Kronecker delta")
+_COMBINE = re.compile(r"putting (?:those|these|them|it|everything) together|combin|in (?:both|all) cases|"
+                      r"kronecker delta|together,? we|so the derivative .{0,40} is|in general", re.IGNORECASE)
+#: prose that begins another derivation of the same thing
+_ANOTHER = re.compile(r"\balternative(?:ly)?\b|\banother (?:way|route|derivation|approach)\b|"
+                      r"\bsecond (?:way|route|derivation)\b", re.IGNORECASE)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*)$|\\(?:sub)*section\*?\{([^}]*)\}", re.MULTILINE)
+#: a probability written in words of probability theory, P(l = k | x), Pr(...): a statement not checked
+_PROBABILITY = re.compile(r"(?:^|[^A-Za-z\\])(?:P|\\Pr|\\mathbb\{P\}|\\mathrm\{P\})\s*\\?(?:left)?\(")
+
+
+@dataclass
+class Document:
+    path: str
+    derivations: list[Derivation] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+    #: what inference read the letters as, for the reader ("o: logits", ...)
+    notation: dict = field(default_factory=dict)
+
+
+def load_document(path) -> Document:
+    return parse_document(files.read_text(path), str(path))
+
+
+def parse_document(text: str, path: str = "<document>") -> Document:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    files.check_characters(text, path)
+    header, parts = fragments(text, path)
+    src = files._Source(text, path)
+    inference = infer(parts, {key for key, *_ in header})
+    builder = _Builder(src, path, inference, header)
+    for fragment in parts:
+        builder.feed(fragment)
+    return builder.finish(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
+
+
+# ---------------------------------------------------------------------------------------------------
+# notation: inference, with the front matter's keys overriding it
+
+
+def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
+    """(Names, display names for counterexamples, stated assumptions, findings about the notation)."""
+    findings = list(inference.findings)
+    values: dict[str, list] = {}
+    for key, value, line, col in header:
+        if key not in files._KEYS:
+            raise src.error(f"unknown front matter key '{key}'; known keys: {', '.join(sorted(files._KEYS))}",
+                            line, col)
+        values.setdefault(key, []).append((value, line, col))
+    roles = dict(inference.roles)
+    for role, key in (("logits", "logits"), ("targets", "targets"), ("probabilities", "probabilities"),
+                      ("loss", "loss")):
+        if key in values:
+            roles[role] = values[key][0][0]
+    if "range" in values:
+        text_, line, col = values["range"][0]
+        match = re.fullmatch(r"1\s*(?:\.\.|,\s*\\dots\s*,|\.\.\.)\s*(\S+)", text_.strip())
+        if not match:
+            raise src.error(f"the range is 1..N with N the number of classes, got '{text_}'", line, col)
+        roles["classes"] = match.group(1)
+    indexed = {}
+    for role, base in (("logits", z), ("probabilities", y), ("targets", t)):
+        for key in [roles.get(role), *sorted(inference.aliases.get(role, ()))]:
+            if key and key not in inference.functions:
+                indexed.setdefault(key, base)
+    scalars = {roles.get("classes") or "K": K}
+    for key in [roles.get("loss"), *sorted(inference.aliases.get("loss", ()))]:
+        if key:
+            scalars.setdefault(key, E)
+    functions = {key: y for key in inference.functions}
+    taken = set(indexed) | set(scalars) | set(functions)
+    if "indices" in values:
+        letters = [x.strip() for x in values["indices"][0][0].split(",") if x.strip()]
+    else:
+        letters = [key for key in inference.indices if key not in taken]
+    indices = {key: index(key.lstrip("\\")) for key in letters}
+    label = values["label"][0][0] if "label" in values else None
+    if label:
+        indices[label] = index("gamma")
+    elif r"\gamma" not in indices:
+        indices[r"\gamma"] = index("gamma")
+    constants = {key: Constant(key.lstrip("\\")) for key in inference.constants
+                 if key not in taken and key not in indices}
+    names = Names(indexed=indexed, scalars=scalars, indices=indices, functions=functions, constants=constants,
+                  words=frozenset(inference.words), default_range=True)
+    names.vector_index = _vector_index(names)
+    for abbreviation in inference.abbreviations:
+        try:
+            body = guarded_formula(src, abbreviation.body, names, abbreviation.line, abbreviation.column)
+        except (ParseError, DeriveError):
+            continue  # what cannot be read cannot abbreviate; the formulas using it will say so
+        if abbreviation.index is None:
+            names.abbreviations[abbreviation.key] = body
+            if abbreviation.key in indexed:
+                findings.append(Finding("notation", f"'{abbreviation.key}' names both {abbreviation.key}_1.."
+                                        f"{abbreviation.key}_K and {abbreviation.key} = {abbreviation.body} (line "
+                                        f"{abbreviation.line}); a letter with two meanings"))
+        else:
+            parameter = index(abbreviation.index.lstrip("\\"))
+            names.indexed_abbreviations[abbreviation.key] = (parameter, body)
+    for key, value in constants.items():
+        findings.append(Finding("notation", f"'{key}' is read as a positive constant (it is not an index, "
+                                "a logit, a probability, a target or the loss)"))
+    display = {"z": roles.get("logits", "z"), "t": roles.get("targets", "t"),
+               "y": roles.get("probabilities", "y"), "E": roles.get("loss", "E"), "K": roles.get("classes", "K")}
+    display = {k: v.lstrip("\\") for k, v in display.items()}
+    stated = ["index_range"]
+    for name, _line in inference.assumptions:
+        if name not in stated:
+            stated.append(name)
+    for value, line, col in values.get("assume", []):
+        stated.append(files._assumption(src, value, names, line, col))
+    return names, display, stated, findings
+
+
+def _vector_index(names: Names) -> sp.Symbol:
+    """The index a vector equation is read at, entrywise: a letter the derivation does not use."""
+    used = set(names.known())
+    for letter in ("j", "i", "k", "r", "s", "u", "n"):
+        if letter not in used or letter in names.indices:
+            return names.indices.get(letter) or index(letter)
+    return index("r")
+
+
+def guarded_formula(src, text: str, names: Names, line: int, column: int) -> sp.Expr:
+    return files._formula(src, text, names, line, column)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the walk through the document
+
+
+@dataclass
+class _Open:
+    """A derivation being read."""
+
+    title: str
+    start: sp.Expr
+    start_latex: str
+    steps: list = field(default_factory=list)
+    chain: sp.Expr | None = None
+
+
+class _Builder:
+    def __init__(self, src, path: str, inference, header):
+        self.src, self.path, self.inference = src, path, inference
+        self.names, self.display_names, self.stated, self.findings = _names(src, inference, header)
+        self.values = {}
+        for key, value, line, col in header:
+            self.values.setdefault(key, []).append((value, line, col))
+        self.errors: list[ParseError] = []
+        self.definitions: list[Definition] = []
+        self.done: list[_Open] = []
+        self.current: _Open | None = None
+        self.case: Case | None = None
+        self.heading = ""
+        self.fresh = False  # prose asked for a new derivation of the same start
+
+    # -- fragments --------------------------------------------------------------------------------
+    def feed(self, fragment) -> None:
+        if fragment.kind == "prose":
+            self.prose(fragment)
+        elif fragment.kind == "inline":
+            self.inline(fragment)
+        else:
+            self.display(fragment)
+
+    def prose(self, fragment) -> None:
+        for match in _HEADING.finditer(fragment.text):
+            self.close()
+            self.heading = (match.group(1) or match.group(2) or "").strip()
+            self.case = None
+        text = " ".join(fragment.text.split())
+        if _COMBINE.search(text):
+            self.case = None
+        if _ANOTHER.search(text):
+            self.fresh = True
+
+    def inline(self, fragment) -> None:
+        tokens = [t for t in tokenize(fragment.text, fragment.line, fragment.column) if t.kind != "end"]
+        stripped = tokens[2:-1] if len(tokens) > 3 and tokens[0].text == r"\boxed" else tokens
+        case = _case_of(stripped, self.names)
+        if case is not None:
+            self.case = case
+            return
+        if any(t.text == r"\partial" for t in tokens) and any(t.text == "=" for t in tokens):
+            self.display(fragment)  # a derivative claimed in passing ("✓ $dE/dy_k = -t_k/y_k$") is a step
+
+    def display(self, fragment) -> None:
+        if (fragment.line, fragment.column) in self.inference.definitions:
+            self.definition(fragment)
+            return
+        tokens = tokenize(fragment.text, fragment.line, fragment.column)
+        for formula in split(tokens):
+            label, formula = case_label(formula)
+            if not formula or _numeric_example(formula):
+                continue
+            case = self.case
+            if label is not None:
+                try:
+                    case = Case(self.names.indices[label.left], self.names.indices[label.right], label.equal)
+                except KeyError:
+                    pass
+            self.formula(fragment, formula, case)
+
+    def definition(self, fragment) -> None:
+        """A softmax or loss definition, or an abbreviation: notation, checked as a definition where it can be."""
+        for formula in split(tokenize(fragment.text, fragment.line, fragment.column)):
+            parsed = self.parse(fragment, case_label(formula)[1], quiet=True)
+            if parsed is None:
+                continue
+            parts, _ = parsed
+            if len(parts) == 2 and parts[0] is not None and (
+                    parts[0] == E or isinstance(parts[0], sp.Indexed) and parts[0].base == y):
+                self.definitions.append(Definition(parts[0], parts[1], formula[0].line))
+
+    # -- one formula ------------------------------------------------------------------------------
+    def parse(self, fragment, formula: list[Token], quiet=False):
+        text, line, column = _span(fragment, formula)
+        if _PROBABILITY.search(text):
+            self.findings.append(_probability_finding(text, line))
+            return None
+        parser = Parser(text, self.names, line=line, column=column, path=self.path, source_lines=self.src.lines)
+        try:
+            parts = guarded(parser, parser.chain)
+        except ParseError as exc:
+            if not quiet:
+                self.errors.append(exc)
+            return None
+        texts = [self.src.cut(a, b) for a, b in parser.spans]
+        return parts, texts
+
+    def formula(self, fragment, formula: list[Token], case: Case | None) -> None:
+        parsed = self.parse(fragment, formula)
+        if parsed is None:
+            return
+        parts, texts = parsed
+        line = formula[0].line
+        if len(parts) < 2:
+            return  # an expression on its own claims nothing
+        first = parts[0]
+        if first is None:
+            if self.current is None:
+                self.findings.append(Finding("structure", f"line {line}: a formula beginning with '=' but nothing "
+                                             "before it to continue; not checked"))
+                return
+            self.add_steps(parts[1:], texts[1:], case, line, restates=False, lemma=None)
+            return
+        if self.current is not None and not self.fresh:
+            restated = self.restates(first, case)
+            if restated is not None:
+                self.add_steps([_rename(p, restated) for p in parts[1:]], self.joined(texts), case, line,
+                               restates=True, lemma=None)
+                return
+            if not self.begins_new(first):
+                self.add_steps(parts[1:], self.joined(texts), case, line, restates=False, lemma=first)
+                return
+        self.close()
+        self.fresh = False
+        self.current = _Open(self.heading or "", first, texts[0])
+        self.current.chain = first
+        self.add_steps(parts[1:], self.joined(texts), case, line, restates=True, lemma=None)
+
+    @staticmethod
+    def joined(texts: list[str]) -> list[str]:
+        """The LaTeX of each step, the first carrying the formula's left side as the author wrote it."""
+        out = list(texts[1:])
+        if out:
+            out[0] = f"{texts[0]} {out[0]}"
+        return out
+
+    def restates(self, expr, case: Case | None) -> dict | None:
+        """{} when expr is the current start (or it under the case), a renaming for its vector form, else None."""
+        start = rebuild(self.current.start)
+        expr = rebuild(expr)
+        if expr == start:
+            return {}
+        if case is not None and case.equal and expr == start.xreplace({case.left: case.right}):
+            return {}
+        mine, theirs = free_indices(expr), free_indices(start)
+        if len(mine) == len(theirs) == 1 and expr.xreplace({mine[0]: theirs[0]}) == start:
+            return {mine[0]: theirs[0]}
+        return None
+
+    def begins_new(self, expr) -> bool:
+        """A derivative of something with respect to the logits that is not the current start begins anew."""
+        if not isinstance(expr, sp.Derivative):
+            return False
+        variables = [v for v, _ in expr.variable_count]
+        return all(isinstance(v, sp.Indexed) and v.base == z for v in variables)
+
+    def add_steps(self, exprs, texts, case, line, restates, lemma) -> None:
+        current = self.current
+        for n, (expr, latex) in enumerate(zip(exprs, texts)):
+            current.steps.append(Step(expr, latex, "algebra", case=case, lhs=lemma, restates=restates and n == 0,
+                                      line=line))
+            if lemma is not None:
+                lemma = expr
+        if lemma is None and exprs:
+            current.chain = exprs[-1]
+
+    # -- the end ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self.current is not None and self.current.steps:
+            self.done.append(self.current)
+        self.current = None
+        self.case = None
+
+    def finish(self, digest: str) -> Document:
+        self.close()
+        document = Document(self.path, errors=self.errors, notation=dict(self.display_names))
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(self.path).stem)[:40] or "document"
+        findings = list(self.findings) + files.scope_findings(self.names)
+        if self.names.unranged_sums:
+            where = ", ".join(sorted({str(line) for line, _, _ in self.names.unranged_sums}, key=int))
+            findings.append(Finding("range", f"sums written without a range or a lower limit (lines {where}) are "
+                                    f"read as running over 1..{self.display_names['K']}"))
+        owners = self.owners(findings)
+        for number, opened in enumerate(self.done, start=1):
+            name = f"{stem}-{number}" if len(self.done) > 1 else stem
+            chain = [s for s in opened.steps if s.lhs is None]
+            result = chain[-1].expr if chain else opened.start
+            last = re.sub(r"^.*?(?<![<>!\\])=\s*", "", chain[-1].latex, count=1) if chain else opened.start_latex
+            derivation = Derivation(
+                name=name if name[:1].isalpha() else "d_" + name, title=(opened.title or opened.start_latex)[:300],
+                start=opened.start, start_latex=opened.start_latex, steps=tuple(opened.steps), result=result,
+                result_latex=f"{opened.start_latex} = {last}", assumptions=tuple(self.stated),
+                findings=tuple(f for f, owner in zip(findings, owners) if owner == number - 1),
+                source=self.path, names=self.display_names, path=self.path,
+                definitions=tuple(self.definitions) if number == 1 else (), digest=digest)
+            extra = files._scope_findings(derivation)
+            if extra:
+                derivation = dataclasses.replace(derivation, findings=derivation.findings + tuple(extra))
+            document.derivations.append(derivation)
+        return document
+
+    def owners(self, findings) -> list[int]:
+        """For each finding, the derivation it belongs with: the one whose lines hold its line, else the first."""
+        spans = [(min(s.line for s in o.steps), max(s.line for s in o.steps)) for o in self.done]
+        out = []
+        for finding in findings:
+            owner = 0
+            if finding.line:
+                for n, (first, last) in enumerate(spans):
+                    if first <= finding.line:
+                        owner = n
+                    if first <= finding.line <= last:
+                        break
+            out.append(owner)
+        return out
+
+
+def _span(fragment, tokens: list[Token]) -> tuple[str, int, int]:
+    """The source text of a formula (a run of a fragment's tokens), with its line and column."""
+    lines = fragment.text.split("\n")
+
+    def offset(tok):
+        row = tok.line - fragment.line
+        col = tok.column - (fragment.column if row == 0 else 1)
+        return sum(len(x) + 1 for x in lines[:row]) + col
+
+    first, last = tokens[0], tokens[-1]
+    return fragment.text[offset(first):offset(last) + len(last.text)], first.line, first.column
+
+
+def _case_of(tokens: list[Token], names: Names) -> Case | None:
+    """'j = k', 'i \\neq j' between two indices of the derivation: a case marker."""
+    if len(tokens) != 3 or tokens[1].text not in ("=", r"\neq", r"\ne"):
+        return None
+    left, right = names.indices.get(tokens[0].text), names.indices.get(tokens[2].text)
+    if left is None or right is None or left == right:
+        return None
+    return Case(left, right, tokens[1].text == "=")
+
+
+def _numeric_example(tokens: list[Token]) -> bool:
+    """o = \\boxed{2}\\boxed{3}\\boxed{4}, L = -log(0.245) = 1.406: an example with numbers, not a claim."""
+    texts = [t.text for t in tokens]
+    if r"\boxed" in texts and any(t.kind == "num" and "." in t.text for t in tokens):
+        return True
+    return r"\boxed" in texts and all(t.kind in ("num", "char") or t.text in (r"\boxed", "{", "}", "=", "-")
+                                      or t.kind == "letter" for t in tokens) and \
+        sum(t.text == r"\boxed" for t in tokens) >= 2
+
+
+def _probability_finding(text: str, line: int) -> Finding:
+    joint = re.search(r"P\s*\\?(?:left)?\(\s*[a-zA-Z]\s*=\s*[a-zA-Z]\s*,", text)
+    if joint:
+        return Finding("notation", f"line {line} writes a probability P(l = k, x), a joint probability, where the "
+                       "conditional P(l = k | x) is meant; statements about probabilities are not checked", line=line)
+    return Finding("notation", f"line {line} is a statement about probabilities ({text.strip()[:60]}); not checked",
+                   line=line)
+
+
+def _rename(expr, renaming: dict):
+    return expr.xreplace(renaming) if renaming else expr
+

@@ -1,0 +1,501 @@
+"""Notation inference: what a document's letters mean, read off how they are used.
+
+So that a header is rarely needed:
+
+* the softmax definition, wherever it stands (``y_k = e^{z_k} / \\sum e^{...}``,
+  ``\\sigma(\\mathbf z)_i = ...``, ``\\hat y_i = \\exp(o_i)/\\sum_j \\exp(o_j)``),
+  names the probabilities (a letter, a decorated letter or a function) and
+  the logits;
+* the loss definition (``L = -\\sum_i y_i \\log p_i`` and its variants) names
+  the loss and the targets;
+* the upper limit of the sums is the class count; letters used as
+  subscripts, summation indices or in ``i = j`` conditions are indices;
+* ``X = ...`` with X a name nothing else explains is an abbreviation
+  (``\\Sigma = \\sum_k e^{a_k}``, the notes' ``z = \\sum_j e^{z_j}``,
+  ``g_i = e^{a_i}``); a capital or Greek letter nothing explains is a
+  constant (``C`` with ``\\log C = -\\max a``, a temperature ``T``);
+* prose saying the targets are one-hot (or sum to one) states that assumption.
+
+Header lines (front matter) override any of this.  When inference cannot
+decide between two readings it says so, with the header line that settles it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..derivation import Finding
+from .keys import GREEK, read_key
+from .formulas import case_label, split
+from .tokens import Token, tokenize
+
+#: conventional letters for each role, used only when no definition decides
+CONVENTIONS = {
+    "logits": ("z", "o", "a", "x", "f", "h", "u", "s"),
+    "probabilities": ("y", "p", r"\hat{y}", "s", "q", r"\sigma", r"\hat{p}", "a"),
+    "targets": ("t", "y", "q"),
+    "loss": ("E", "L", "J", r"\ell", "l", "H", r"\mathcal{L}", "CE", r"\xi"),
+}
+_SPECIAL = {"e", "d"}  # Euler's e and the d of d/dx are not names
+
+
+@dataclass(frozen=True)
+class Abbreviation:
+    key: str
+    index: str | None   # g_i = e^{a_i}: "i"
+    body: str           # the LaTeX of what it stands for
+    line: int
+    column: int
+
+
+@dataclass
+class Inference:
+    roles: dict = field(default_factory=dict)            # role -> key
+    #: further names a document gives a role (the loss written H and L, logits z and a): role -> keys
+    aliases: dict = field(default_factory=dict)
+    functions: set = field(default_factory=set)          # the probabilities written as a function
+    indices: list = field(default_factory=list)
+    words: set = field(default_factory=set)
+    abbreviations: list = field(default_factory=list)
+    constants: list = field(default_factory=list)
+    #: (line, column) of formulas that define softmax, the loss or an abbreviation
+    definitions: set = field(default_factory=set)
+    #: assumptions stated in the document's prose or formulas: (name, line)
+    assumptions: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    #: a loss written with a subscript (L_i, E_n): the example it is for, not a class index
+    loss_subscripted: bool = False
+    #: readings that could go either way: (message, the header line that settles it)
+    ambiguities: list = field(default_factory=list)
+
+
+def _formulas(fragment) -> list[list[Token]]:
+    """The formulas of a fragment (a display may hold several), each without its case label."""
+    return [case_label(f)[1] for f in split(tokenize(fragment.text, fragment.line, fragment.column))]
+
+
+def _parts(tokens: list[Token]) -> list[list[Token]]:
+    """The parts of a chain a = b = c at nesting depth 0 (also &= and line breaks of aligned blocks)."""
+    parts, current, depth = [], [], 0
+    for tok in tokens:
+        if tok.kind == "end":
+            break
+        if tok.text in ("{", "(", "[", r"\left"):
+            depth += 1
+        elif tok.text in ("}", ")", "]", r"\right"):
+            depth -= 1
+        if tok.text == "=" and depth <= 0:
+            parts.append(current)
+            current = []
+            continue
+        if tok.text in ("&", r"\\"):
+            continue
+        current.append(tok)
+    parts.append(current)
+    return parts
+
+
+def _group(tokens: list[Token], n: int) -> tuple[list[Token], int] | None:
+    """The tokens of the group opening at n ({...}, (...), [...], \\left(...\\right)), and the index after it."""
+    if n >= len(tokens):
+        return None
+    opener = tokens[n].text
+    if opener == r"\left":
+        n += 1
+        opener = tokens[n].text if n < len(tokens) else ""
+    closers = {"{": "}", "(": ")", "[": "]"}
+    if opener not in closers:
+        return None
+    depth, m = 0, n
+    while m < len(tokens) and tokens[m].kind != "end":
+        if tokens[m].text == opener:
+            depth += 1
+        elif tokens[m].text == closers[opener]:
+            depth -= 1
+            if depth == 0:
+                inner = tokens[n + 1:m]
+                if inner and inner[-1].text == r"\right":
+                    inner = inner[:-1]
+                return inner, m + 1
+        m += 1
+    return None
+
+
+def _exp_arguments(tokens: list[Token], words) -> list[str]:
+    """The names exponentiated in tokens: e^{z_k}, \\exp(z_k), \\text{exp}(z_k), exp(z_k)."""
+    found = []
+    n = 0
+    while n < len(tokens):
+        tok = tokens[n]
+        inner = None
+        if tok.text == "e" and n + 1 < len(tokens) and tokens[n + 1].text == "^":
+            inner = _group(tokens, n + 2) or ([tokens[n + 2]], n + 3) if n + 2 < len(tokens) else None
+        elif tok.text == r"\exp":
+            inner = _group(tokens, n + 1)
+        else:
+            key = read_key(tokens, n, words | {"exp"})
+            if key is not None and key.text == "exp":
+                inner = _group(tokens, key.end)
+        if inner:
+            body = inner[0]
+            m = 0
+            while m < len(body):
+                key = read_key(body, m, words)
+                if key is not None and key.text not in _SPECIAL:
+                    if key.end < len(body) and body[key.end].text == "_":
+                        found.append(key.text)
+                    break
+                m += 1
+        n += 1
+    return found
+
+
+def _just_a_fraction(part: list[Token]) -> bool:
+    """The part is one fraction (perhaps in \\left( \\right) or followed by punctuation): a definition's right side."""
+    core = [t for t in part if t.text not in (".", ",", ";", r"\displaystyle")]
+    while core and core[0].text in (r"\left", "(") and core[-1].text == ")":
+        core = core[1:-1]
+        if core and core[-1].text == r"\right":
+            core = core[:-1]
+    if not core or core[0].text not in (r"\frac", r"\dfrac", r"\tfrac"):
+        return False
+    numerator = _group(core, 1)
+    denominator = _group(core, numerator[1]) if numerator else None
+    return denominator is not None and denominator[1] == len(core)
+
+
+def _fractions(tokens: list[Token]):
+    """(numerator, denominator) token lists of every \\frac in tokens."""
+    for n, tok in enumerate(tokens):
+        if tok.text in (r"\frac", r"\dfrac", r"\tfrac"):
+            numerator = _group(tokens, n + 1)
+            if numerator is None:
+                continue
+            denominator = _group(tokens, numerator[1])
+            if denominator is not None:
+                yield numerator[0], denominator[0]
+
+
+def _subject(part: list[Token], words) -> tuple[str, bool, bool] | None:
+    """The name a chain's first part is about: (key, written as a function, subscripted), e.g. \\sigma(z)_i.
+
+    The last name in the part wins (``\\text{Softmax } y_k``: y); subscripts are skipped, and a word in
+    \\text{...} counts only when it is applied (``\\text{softmax}(x)``).
+    """
+    found = None
+    n = 0
+    while n < len(part):
+        if part[n].text in (r"\text", r"\textrm", r"\mbox") and not _applied_word(part, n):
+            group = _group(part, n + 1)
+            n = group[1] if group else n + 1
+            continue
+        key = read_key(part, n, words)
+        if key is None:
+            n += 1
+            continue
+        end = key.end
+        function = False
+        if end < len(part) and part[end].text == "(":
+            group = _group(part, end)
+            if group is not None:
+                function, end = True, group[1]
+        subscripted = end < len(part) and part[end].text == "_"
+        if subscripted:
+            group = _group(part, end + 1)
+            end = group[1] if group else end + 2
+        if key.text not in _SPECIAL:
+            found = (key.text, function, subscripted)
+        n = max(end, n + 1)
+    return found
+
+
+def _applied_word(tokens: list[Token], n: int) -> bool:
+    """\\text{word} followed by '(' or '_': a function's name written in text (\\text{softmax}(x))."""
+    group = _group(tokens, n + 1)
+    return group is not None and group[1] < len(tokens) and tokens[group[1]].text in ("(", "_", r"\left")
+
+
+_LOGS = {r"\log", r"\ln"}
+
+
+def _loss_terms(part: list[Token], words) -> tuple[str, str] | None:
+    """(targets key, probabilities key) when part is -sum_i T_i log A_i (in any of its spellings)."""
+    texts = [t.text for t in part]
+    if r"\sum" not in texts or "-" not in texts[:texts.index(r"\sum") + 1]:
+        return None
+    for n in range(len(part)):
+        is_log = part[n].text in _LOGS
+        key = read_key(part, n, words | {"log", "ln"})
+        word_log = key is not None and key.text in ("log", "ln")
+        if not (is_log or word_log):
+            continue
+        after = n + 1 if is_log else key.end
+        group = _group(part, after)
+        inside = group[0] if group else part[after:]
+        probability = read_key(inside, 0, words) if inside else None
+        target = None
+        for m in range(n - 1, -1, -1):  # the name right before the log, with a subscript
+            if part[m].text == "_":
+                k = read_key(part, m - 1, words) if m >= 1 else None
+                if k is None and m >= 2:
+                    k = read_key(part, m - 2, words)
+                if k is not None:
+                    target = k.text
+                break
+            if part[m].text in (r"\sum", "-", "+"):
+                break
+        if probability is not None and target is not None and probability.text != target:
+            return target, probability.text
+    return None
+
+
+def _indices(tokens: list[Token]) -> Counter:
+    """Letters and Greek letters used in index positions: subscripts, summation indices, i = j conditions."""
+    out = Counter()
+    for n, tok in enumerate(tokens):
+        if tok.text in (r"\neq", r"\ne") and 0 < n < len(tokens) - 1:
+            for side in (tokens[n - 1], tokens[n + 1]):
+                if side.kind == "letter" or side.text in GREEK:
+                    out[side.text] += 1
+        if tok.text != "_" or n + 1 >= len(tokens):
+            continue
+        nxt = tokens[n + 1]
+        if nxt.kind == "letter" or nxt.text in GREEK:
+            out[nxt.text] += 1
+        elif nxt.text == "{":
+            group = _group(tokens, n + 1)
+            if group:
+                for inner in group[0]:
+                    if inner.kind == "letter" or inner.text in GREEK:
+                        out[inner.text] += 1
+    return out
+
+
+def _upper_limits(tokens: list[Token]) -> Counter:
+    out = Counter()
+    for n, tok in enumerate(tokens):
+        if tok.text not in (r"\sum", r"\prod"):
+            continue
+        m = n + 1
+        for _ in range(2):  # \sum_{...}^{K} or \sum^{K}_{...}
+            if m < len(tokens) and tokens[m].text == "_":
+                group = _group(tokens, m + 1)
+                m = group[1] if group else m + 2
+            elif m < len(tokens) and tokens[m].text == "^":
+                group = _group(tokens, m + 1)
+                limit = group[0] if group else [tokens[m + 1]] if m + 1 < len(tokens) else []
+                if len(limit) == 1 and limit[0].kind == "letter":
+                    out[limit[0].text] += 1
+                m = group[1] if group else m + 2
+    return out
+
+
+_ONE_HOT = re.compile(r"one[- ]hot|only for the correct class|only one .{0,40}(?:is )?(?:equal to )?(?:one|1)\b|"
+                      r"is 1 (?:for|at) the (?:correct|true) class|the rest (?:is|are) zero", re.IGNORECASE)
+_SUMS_TO_ONE = re.compile(r"sums? (?:up )?to (?:one|1)\b|(?:is|are) a (?:probability )?distribution", re.IGNORECASE)
+_CALLED = re.compile(r"which we call \$?([A-Za-z])\$?", re.IGNORECASE)
+
+
+def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
+    """What the document's names mean (see the module docstring); header keys given are left alone."""
+    result = Inference()
+    math = [f for f in fragments if f.kind in ("display", "inline")]
+    tokenized = [(f, formula) for f in math for formula in _formulas(f)]
+    words = set()
+    for _, tokens in tokenized:  # \mathrm{CE}, \operatorname{softmax}: words named by a command
+        for n in range(len(tokens)):
+            key = read_key(tokens, n)
+            prose = tokens[n].text in (r"\text", r"\textrm", r"\mbox") and not _applied_word(tokens, n)
+            if key is not None and key.word and not prose:
+                words.add(key.text)
+    result.words = words
+
+    softmax_subjects, logits, losses = [], Counter(), []
+    previous_first = None
+    for fragment, tokens in tokenized:
+        parts = _parts(tokens)
+        first = parts[0] if parts[0] else previous_first
+        if fragment.kind == "display":
+            previous_first = first if parts[0] else previous_first
+        for part in parts[1:] or []:
+            for numerator, denominator in _fractions(part):
+                top = _exp_arguments(numerator, words)
+                bottom = _exp_arguments(denominator, words)
+                if top and bottom and r"\sum" in [t.text for t in denominator] and top[0] == bottom[0]:
+                    logits[top[0]] += 1
+                    subject = _subject(first, words) if first and _just_a_fraction(part) else None
+                    if subject is not None and subject[0] != top[0]:
+                        softmax_subjects.append((subject, fragment))
+            loss = _loss_terms(part, words)
+            if loss is not None and first:
+                subject = _subject(first, words)
+                if subject is not None and not any(t.text == r"\partial" for t in first):
+                    losses.append((subject, loss, fragment))
+    if logits:
+        result.roles["logits"] = logits.most_common(1)[0][0]
+        result.aliases["logits"] = {name for name in logits if name != result.roles["logits"]}
+    for (key, function, _), fragment in softmax_subjects:
+        if "probabilities" not in result.roles:
+            result.roles["probabilities"] = key
+        elif key != result.roles["probabilities"]:
+            result.aliases.setdefault("probabilities", set()).add(key)
+        result.definitions.add((fragment.line, fragment.column))
+        if function:
+            result.functions.add(key)
+    for (key, _, subscripted), (target, probability), fragment in losses:
+        if "loss" not in result.roles:
+            result.roles["loss"] = key
+            result.loss_subscripted = subscripted
+            result.roles.setdefault("targets", target)
+            result.roles.setdefault("probabilities", probability)
+        elif key != result.roles["loss"]:
+            result.aliases.setdefault("loss", set()).add(key)
+        result.definitions.add((fragment.line, fragment.column))
+
+    limits, indices = Counter(), Counter()
+    for _, tokens in tokenized:
+        limits += _upper_limits(tokens)
+        indices += _indices(tokens)
+    if limits:
+        result.roles["classes"] = limits.most_common(1)[0][0]
+        if len(limits) > 1:
+            other = [k for k, _ in limits.most_common()[1:]]
+            result.findings.append(Finding("range", f"the sums run to {result.roles['classes']} and also to "
+                                           f"{', '.join(other)}; {result.roles['classes']} is read as the number "
+                                           "of classes"))
+    _fill_by_convention(result, tokenized, words)
+    taken = set(result.roles.values()).union(*result.aliases.values())
+    result.indices = [name for name, _ in indices.most_common() if name not in taken and name not in _SPECIAL]
+    _abbreviations(result, tokenized, words)
+    _constants(result, tokenized, words)
+    _prose(result, fragments)
+    return result
+
+
+def _fill_by_convention(result: Inference, tokenized, words) -> None:
+    """Roles no definition settled: the conventional letter that the document uses (and the derivatives show)."""
+    used = Counter()
+    for _, tokens in tokenized:
+        n = 0
+        while n < len(tokens):
+            key = read_key(tokens, n, words)
+            if key is None:
+                n += 1
+                continue
+            subscripted = key.end < len(tokens) and tokens[key.end].text == "_"
+            used[(key.text, subscripted)] += 1
+            n = key.end
+    taken = set(result.roles.values())
+    for role, letters in CONVENTIONS.items():
+        if role in result.roles:
+            continue
+        scalar = role == "loss"
+        for letter in letters:
+            if letter not in taken and used[(letter, not scalar)] > 0:
+                result.roles[role] = letter
+                taken.add(letter)
+                break
+
+
+def _abbreviations(result: Inference, tokenized, words) -> None:
+    """X = <expression> with X a name no role explains: X abbreviates the expression."""
+    roles = set(result.roles.values())
+    for fragment, tokens in tokenized:
+        parts = _parts(tokens)
+        if len(parts) < 2 or not parts[0]:
+            continue
+        first = [t for t in parts[0] if t.text not in (r"\leftarrow", r"\Leftarrow", r"\therefore")]
+        key = read_key(first, 0, words) if first else None
+        if key is None or key.text in _SPECIAL or key.text in (r"\delta", r"\partial") \
+                or key.text in result.indices or key.text == result.roles.get("classes"):
+            continue
+        rest = first[key.end:]
+        index = None
+        if rest and rest[0].text == "_" and len(rest) in (2, 4):
+            index = rest[1].text if len(rest) == 2 else rest[2].text
+            rest = []
+        if rest:
+            continue
+        body_parts = [p for p in parts[1:] if p]
+        if not body_parts:
+            continue
+        body_tokens = body_parts[0]
+        texts = {t.text for t in body_tokens}
+        if texts & {r"\begin", r"\boxed", r"\vdots", r"\dots", r"\ldots"} or all(
+                t.kind in ("num", "char") for t in body_tokens):
+            continue  # a vector written out, a numeric example: not an abbreviation
+        body = _text(fragment, body_tokens)
+        is_role_name = key.text in roles
+        if is_role_name and not (key.text == result.roles.get("logits") and index is None and r"\sum" in texts):
+            continue  # a definition of a role, not an abbreviation (z itself may abbreviate: the notes' z)
+        if index is not None and key.text in result.indices:
+            continue
+        result.abbreviations.append(Abbreviation(key.text, index, body, fragment.line, fragment.column))
+        result.definitions.add((fragment.line, fragment.column))
+        for other in body_parts[1:]:  # h_i = \sum_k e^{a_k} = \Sigma: \Sigma names the same thing
+            name = read_key(other, 0, words)
+            if name is not None and name.end == len(other) and name.text not in roles:
+                result.abbreviations.append(Abbreviation(name.text, None, body, fragment.line, fragment.column))
+
+
+def _text(fragment, tokens: list[Token]) -> str:
+    """The source text spanned by tokens of a fragment."""
+    lines = fragment.text.split("\n")
+    first, last = tokens[0], tokens[-1]
+
+    def offset(tok):
+        row = tok.line - fragment.line
+        col = tok.column - (fragment.column if row == 0 else 1)
+        return sum(len(x) + 1 for x in lines[:row]) + col
+
+    return fragment.text[offset(first):offset(last) + len(last.text)]
+
+
+def _constants(result: Inference, tokenized, words) -> None:
+    """Capital or Greek letters, never subscripted, that nothing else explains: constants of the derivation."""
+    explained = set(result.roles.values()).union(*result.aliases.values()) | set(result.indices)
+    explained |= {a.key for a in result.abbreviations}
+    explained |= set(result.functions) | {r"\partial", r"\delta", r"\sum", r"\prod", r"\infty", r"\pi", r"\nabla"}
+    candidates = Counter()
+    for _, tokens in tokenized:
+        hidden = set()  # tokens inside \text{...}, \mathbb{...}: prose and number sets, not names
+        for n, tok in enumerate(tokens):
+            if tok.text in (r"\text", r"\textrm", r"\mbox", r"\mathbb", r"\mathbbm", r"\mathds") \
+                    and not _applied_word(tokens, n):
+                group = _group(tokens, n + 1)
+                hidden |= set(range(n + 1, group[1])) if group else {n + 1}
+        for n, tok in enumerate(tokens):
+            if n in hidden:
+                continue
+            key = read_key(tokens, n, words)
+            if key is None or key.word:
+                continue
+            subscripted = key.end < len(tokens) and tokens[key.end].text == "_"
+            applied = key.end < len(tokens) and tokens[key.end].text in ("(", r"\left")
+            if subscripted or applied or key.text in explained:
+                continue  # P(l = k | x) is an unknown function, not a constant
+            if (len(key.text) == 1 and key.text.isupper()) or key.text in GREEK:
+                candidates[key.text] += 1
+    for name, _ in candidates.most_common():
+        result.constants.append(name)
+
+
+def _prose(result: Inference, fragments) -> None:
+    """Assumptions and naming stated in words: one-hot targets, targets summing to one, 'which we call j'."""
+    for fragment in fragments:
+        if fragment.kind != "prose":
+            continue
+        text = " ".join(fragment.text.split())
+        if _ONE_HOT.search(text):
+            result.assumptions.append(("one_hot", fragment.line))
+        elif _SUMS_TO_ONE.search(text):
+            result.assumptions.append(("targets_sum_to_one", fragment.line))
+        called = _CALLED.search(text)
+        if called:
+            letter = called.group(1)
+            result.findings.append(Finding("notation", f"the text calls the correct class {letter} ('which we call "
+                                           f"{letter}', line {fragment.line}); if {letter} is also a free index, the "
+                                           "class needs a name of its own (read as the label \\gamma)",
+                                           line=fragment.line))
