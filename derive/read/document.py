@@ -100,8 +100,9 @@ def _strip_markdown_noise(text: str) -> str:
         opening = re.match(r"^\s*(```+|~~~+)\s*([A-Za-z]*)", line)
         if fence is None and opening:
             fence = (opening.group(1), opening.group(2).lower())
+            marker = opening.group(1) + opening.group(2)
             out.append(re.sub(r"[^\s]", " ", line) if fence[1] != "math" else
-                       line.replace(opening.group(1) + opening.group(2), "$$" + " " * (len(opening.group(0).strip()) - 2), 1))
+                       line.replace(marker, "$$" + " " * (len(marker) - 2), 1))
             continue
         if fence is not None:
             if line.strip().startswith(fence[0]):

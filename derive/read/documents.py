@@ -32,12 +32,11 @@ import sympy as sp
 
 from ..derivation import Case, Definition, Derivation, Finding, Step
 from ..errors import DeriveError, ParseError
-from ..notation import E, K, Constant, d, free_indices, index, rebuild, t, y, z
+from ..notation import E, K, Constant, free_indices, index, rebuild, t, y, z
 from . import derivation_file as files
 from .document import fragments
 from .formulas import case_label, split
 from .inference import infer
-from .keys import read_key
 from .latex import Parser, guarded
 from .names import Names
 from .tokens import Token, tokenize
