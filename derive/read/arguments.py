@@ -9,6 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..notation import E as LOSS, t as TARGETS, y as PROBABILITIES, z as LOGITS
+from .keys import read_key
 from .tokens import Token
 
 
@@ -78,11 +79,11 @@ class ArgumentRules:
                 continue
             elif depth == 0 and tok.text == "(":
                 return None
-            current.append(tok.text)
+            current.append(tok)
             n += 1
         bases = []
         for item in items:
-            if item in ([r"\dots"], [r"\ldots"], [r"\cdots"]):
+            if [t.text for t in item] in ([r"\dots"], [r"\ldots"], [r"\cdots"]):
                 continue
             base = self._variable(item)
             if base is None:
@@ -91,12 +92,13 @@ class ArgumentRules:
         return (bases, n + 1) if bases else None
 
     def _variable(self, item: list):
-        if item and item[0] in (r"\vec", r"\mathbf", r"\boldsymbol", r"\bm"):
-            item = [x for x in item[1:] if x not in "{}"]
-        letter = item[0] if item else None
-        if letter not in self.names.indexed:
+        """The indexed base a list item names: z, \\mathbf z, \\vec{z}, \\hat{\\mathbf y}, z_j (None otherwise)."""
+        if not item:
             return None
-        rest = item[1:]
-        if rest and (rest[0] != "_" or len(rest) < 2):
+        key = read_key(item + [Token("end", "", 0, 0)], 0, self.names.words)
+        if key is None or key.text not in self.names.indexed:
             return None
-        return self.names.indexed[letter]
+        rest = item[key.end:]
+        if rest and (rest[0].text != "_" or len(rest) < 2):
+            return None
+        return self.names.indexed[key.text]

@@ -52,6 +52,10 @@ class CommandRules:
             return sp.KroneckerDelta(*indices)
         if text == r"\begin":
             return self.cases()
+        if text == r"\partial":
+            return self.partial_operator()
+        if text == r"\nabla":
+            return self.gradient()
         if text in self.names.indexed or text in self.names.abbreviations:
             self.advance()
             return self.subscripted(tok)
@@ -139,16 +143,29 @@ class CommandRules:
         return False
 
     def partial(self, marker: str = r"\partial") -> sp.Expr:
-        """\\frac{\\partial f}{\\partial x} or \\frac{\\partial}{\\partial x} <factor> (also with d)."""
+        """\\frac{\\partial f}{\\partial x} or \\frac{\\partial}{\\partial x} <factor> (also with d).
+
+        Also as people write it: a sign before the \\partial (\\frac{- \\partial f}{\\partial x}),
+        and \\frac{\\partial}{x} without the \\partial below (recorded as a finding).
+        """
         self.expect("{")
+        sign = 1
+        if self.at("-") and self.peek().text == marker:
+            self.advance()
+            sign = -1
         self.expect(marker)
         body = None
         if not self.at("}"):
             body = self.term()
         self.expect("}")
         self.expect("{")
-        start = self.expect(marker)
-        variable = self.term()
+        start = self.tok
+        if self.at(marker):
+            self.advance()
+        else:
+            self.names.notes.append((start.line, start.column,
+                                     f"the derivative's denominator lacks {marker}: read as {marker} {start.text}"))
+        variable = self.derivative_variable()
         self.expect("}")
         if not (isinstance(variable, sp.Indexed)):
             raise self.error("a derivative is taken with respect to an indexed name such as z_j", start)
@@ -157,7 +174,61 @@ class CommandRules:
             if not self.starts_factor() and not self.at(r"\left"):
                 raise self.error(r"expected what to differentiate after \frac{\partial}{\partial ...}")
             body = self.factor()
-        return d(body, variable)
+        return sign * d(body, variable)
+
+    def partial_operator(self) -> sp.Expr:
+        """\\partial_{o_j} f (the derivative as an operator) and \\partial f / \\partial x (written inline)."""
+        start = self.advance()
+        if self.at("_"):
+            self.advance()
+            variable = self.derivative_variable() if not self.at("{") else self.braced_variable()
+            return d(self.factor(), self._variable_or_error(variable, start))
+        body = self.factor()
+        self.skip_sizing()
+        if not self.at("/"):
+            raise self.error(r"a '\partial' outside a fraction is written \partial f / \partial x or "
+                             r"\partial_{x} f", start)
+        self.advance()
+        self.expect(r"\partial")
+        variable = self.factor()
+        return d(body, self._variable_or_error(variable, start))
+
+    def gradient(self) -> sp.Expr:
+        """\\nabla_{\\mathbf z} L: the gradient, read entrywise as \\partial L / \\partial z at the vector index."""
+        start = self.advance()
+        self.expect("_")
+        variable = self.braced_variable() if self.at("{") else self.derivative_variable()
+        return d(self.factor(), self._variable_or_error(variable, start))
+
+    def braced_variable(self) -> sp.Expr:
+        self.expect("{")
+        variable = self.derivative_variable()
+        self.expect("}")
+        return variable
+
+    def derivative_variable(self) -> sp.Expr:
+        """The variable below a \\partial.  Written as a vector (\\mathbf z, or a bare z), the derivative is read
+        entrywise, and so is the rest of the formula: dL/do = p - y is dL/do_r = p_r - y_r."""
+        saved = self.vector_context
+        self.vector_context = self.names.vector_index is not None
+        variable = self.term()
+        if self.names.vector_index is None or not (isinstance(variable, sp.Indexed)
+                                                   and variable.indices == (self.names.vector_index,)):
+            self.vector_context = saved
+        return variable
+
+    def script_term(self) -> sp.Expr:
+        if self.at("{"):
+            self.advance()
+            value = self.term()
+            self.expect("}")
+            return value
+        return self.primary()
+
+    def _variable_or_error(self, variable, start):
+        if not isinstance(variable, sp.Indexed):
+            raise self.error("a derivative is taken with respect to an indexed name such as z_j", start)
+        return variable
 
     def vector(self) -> sp.Expr:
         self.expect("{")
@@ -211,6 +282,11 @@ class CommandRules:
         while True:
             value = self.expression()
             self.expect("&")
+            if self.tok.kind == "letter" and "".join(t.text for t in self.tokens[self.pos:self.pos + 2]) == "if":
+                self.advance()  # "& if & i = j": the word typed as letters, between ampersands
+                self.advance()
+                if self.at("&"):
+                    self.advance()
             condition = self.condition()
             pieces.append((value, condition))
             if self.at(r"\\"):

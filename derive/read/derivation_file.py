@@ -101,6 +101,19 @@ class _Source:
         return " ".join(code[self.offset(start.line, start.column):self.offset(end.line, end.column)].split())
 
 
+#: invisible characters that only space or join text (zero-width space, soft hyphen, word joiner, ...):
+#: copied notes are full of them; they are read as spaces, so positions stay those of the file
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\u00ad\ufeff\u180e"), " ")
+
+
+def printable_text(text: str, path: str) -> str:
+    """The text with invisible spacing characters as spaces; control and other format characters
+    (ESC, bidirectional overrides) refused with their position (check_characters)."""
+    text = text.translate(INVISIBLE)
+    check_characters(text, path)
+    return text
+
+
 def check_characters(text: str, path: str) -> None:
     """Refuse control and format characters (ESC, bidirectional overrides, ...) with their position."""
     for number, line in enumerate(text.split("\n"), start=1):
@@ -341,7 +354,7 @@ def load(path) -> Derivation:
 def parse(text: str, path: str = "<input>") -> Derivation:
     if text.startswith("\ufeff"):
         text = text[1:]
-    check_characters(text, path)
+    text = printable_text(text, path)
     src = _Source(text, path)
     header, blocks = _split_header_and_blocks(src)
     names, values = _names(src, header)

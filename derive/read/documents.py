@@ -68,7 +68,7 @@ def load_document(path) -> Document:
 def parse_document(text: str, path: str = "<document>") -> Document:
     if text.startswith("\ufeff"):
         text = text[1:]
-    files.check_characters(text, path)
+    text = files.printable_text(text, path)
     header, parts = fragments(text, path)
     src = files._Source(text, path)
     inference = infer(parts, {key for key, *_ in header})
@@ -119,6 +119,11 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         letters = [key for key in inference.indices if key not in taken]
     indices = {key: index(key.lstrip("\\")) for key in letters}
     label = values["label"][0][0] if "label" in values else None
+    first_claim = min((f.line for f in inference_claims(inference)), default=0)
+    if label is None and inference.label is not None and inference.label[1] < first_claim:
+        label = inference.label[0]  # "Assume the index of correct class is k", before any step: k is the label
+        findings.append(Finding("notation", f"'{label}' is read as the correct class (line {inference.label[1]} "
+                                "names it so); targets are one-hot at it", line=inference.label[1]))
     if label:
         indices[label] = index("gamma")
     elif r"\gamma" not in indices:
@@ -155,6 +160,11 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
     for value, line, col in values.get("assume", []):
         stated.append(files._assumption(src, value, names, line, col))
     return names, display, stated, findings
+
+
+def inference_claims(inference):
+    """The displays with a derivative: where a derivation's steps begin (to place prose before or after them)."""
+    return inference.claims
 
 
 def _vector_index(names: Names) -> sp.Symbol:
@@ -420,6 +430,8 @@ def _case_of(tokens: list[Token], names: Names) -> Case | None:
 def _numeric_example(tokens: list[Token]) -> bool:
     """o = \\boxed{2}\\boxed{3}\\boxed{4}, L = -log(0.245) = 1.406: an example with numbers, not a claim."""
     texts = [t.text for t in tokens]
+    if any(t.kind == "num" and "." in t.text for t in tokens) and "_" not in texts:
+        return True
     if r"\boxed" in texts and any(t.kind == "num" and "." in t.text for t in tokens):
         return True
     return r"\boxed" in texts and all(t.kind in ("num", "char") or t.text in (r"\boxed", "{", "}", "=", "-")

@@ -45,11 +45,32 @@ def _text_word(tokens: list[Token], n: int) -> tuple[str, int] | None:
     return "".join(word).strip(), m + 1
 
 
+#: environments that only align or number the formulas inside them
+ALIGNMENTS = {"align", "align*", "aligned", "equation", "equation*", "gather", "gather*", "gathered", "split",
+              "multline", "multline*", "eqnarray", "eqnarray*", "alignat", "alignat*", "flalign", "flalign*"}
+
+
+def unwrap(tokens: list[Token]) -> list[Token]:
+    """The inside of an alignment environment that wraps the whole display (\\begin{align} ... \\end{align})."""
+    while tokens and tokens[0].text == r"\begin" and len(tokens) > 1 and tokens[1].text == "{":
+        close = next((n for n in range(2, len(tokens)) if tokens[n].text == "}"), None)
+        if close is None:
+            break
+        name = "".join(t.text for t in tokens[2:close])
+        end = max((n for n, t in enumerate(tokens) if t.text == r"\end"), default=None)
+        if name not in ALIGNMENTS or end is None or end <= close or tokens[-1].text != "}":
+            break
+        if "".join(t.text for t in tokens[end + 2:-1]) != name:
+            break
+        tokens = tokens[close + 1:end]
+    return tokens
+
+
 def split(tokens: list[Token]) -> list[list[Token]]:
     """The formulas of a display (its final 'end' token is dropped): split where a joining word, a comma
     or a semicolon at nesting depth 0 is followed by another relation (a = b), or at an aligned line
     break (\\\\) whose next line does not continue the chain with '='."""
-    tokens = [t for t in tokens if t.kind != "end"]
+    tokens = unwrap([t for t in tokens if t.kind != "end"])
     depths = _depths(tokens)
     cuts = []
     for n, tok in enumerate(tokens):

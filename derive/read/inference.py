@@ -69,6 +69,10 @@ class Inference:
     loss_subscripted: bool = False
     #: readings that could go either way: (message, the header line that settles it)
     ambiguities: list = field(default_factory=list)
+    #: the correct class's letter, named in the prose before the derivation, and the line saying so
+    label: tuple | None = None
+    #: fragments that hold a derivative with '=' (where steps are)
+    claims: list = field(default_factory=list)
 
 
 def _formulas(fragment) -> list[list[Token]]:
@@ -164,6 +168,12 @@ def _just_a_fraction(part: list[Token]) -> bool:
     numerator = _group(core, 1)
     denominator = _group(core, numerator[1]) if numerator else None
     return denominator is not None and denominator[1] == len(core)
+
+
+def _outer_numerator(part: list[Token]):
+    core = [t for t in part if t.text not in (".", ",", ";", r"\displaystyle", r"\left", r"\right", "(", ")")]
+    group = _group(core, 1) if core else None
+    return group[0] if group else None
 
 
 def _fractions(tokens: list[Token]):
@@ -273,6 +283,25 @@ def _indices(tokens: list[Token]) -> Counter:
     return out
 
 
+def _derivative_variables(tokenized, words) -> set:
+    """Names differentiated by with a subscript.
+
+    The x of \\partial x_i, in a fraction's denominator or as \\partial_{x_i}.
+    """
+    out = set()
+    for _, tokens in tokenized:
+        for n, tok in enumerate(tokens[:-2]):
+            if tok.text != r"\partial":
+                continue
+            m = n + 2 if tokens[n + 1].text in ("_", "{") else n + 1
+            if tokens[n + 1].text == "_" and m < len(tokens) and tokens[m].text == "{":
+                m += 1
+            key = read_key(tokens, m, words) if m < len(tokens) else None
+            if key is not None and key.end < len(tokens) and tokens[key.end].text == "_":
+                out.add(key.text)
+    return out
+
+
 def _upper_limits(tokens: list[Token]) -> Counter:
     out = Counter()
     for n, tok in enumerate(tokens):
@@ -296,6 +325,10 @@ _ONE_HOT = re.compile(r"one[- ]hot|only for the correct class|only one .{0,40}(?
                       r"is 1 (?:for|at) the (?:correct|true) class|the rest (?:is|are) zero", re.IGNORECASE)
 _SUMS_TO_ONE = re.compile(r"sums? (?:up )?to (?:one|1)\b|(?:is|are) a (?:probability )?distribution", re.IGNORECASE)
 _CALLED = re.compile(r"which we call \$?([A-Za-z])\$?", re.IGNORECASE)
+#: the correct class named before the derivation: "Assume the index of correct class is k", "let c be the true class"
+_LABEL = re.compile(r"(?:index of (?:the )?(?:correct|true|target) class is|(?:correct|true|target) class is"
+                    r"|let \$?([A-Za-z])\$? be the (?:correct|true|target) class)\s*\$?\s*([A-Za-z])?\b",
+                    re.IGNORECASE)
 
 
 def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
@@ -316,20 +349,26 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
     previous_first = None
     for fragment, tokens in tokenized:
         parts = _parts(tokens)
+        if len(parts) > 1 and any(t.text == r"\partial" for t in tokens):
+            result.claims.append(fragment)
         first = parts[0] if parts[0] else previous_first
         if fragment.kind == "display":
             previous_first = first if parts[0] else previous_first
+        derivative = first is not None and any(t.text == r"\partial" for t in first)
         for part in parts[1:] or []:
             for numerator, denominator in _fractions(part):
                 top = _exp_arguments(numerator, words)
                 bottom = _exp_arguments(denominator, words)
                 if top and bottom and r"\sum" in [t.text for t in denominator] and top[0] == bottom[0]:
                     logits[top[0]] += 1
-                    subject = _subject(first, words) if first and _just_a_fraction(part) else None
+                    # a definition: 'name = the fraction' and nothing more (not a derivative, not a longer chain)
+                    defining = first and not derivative and len(parts) == 2 and _just_a_fraction(part) \
+                        and numerator == _outer_numerator(part)
+                    subject = _subject(first, words) if defining else None
                     if subject is not None and subject[0] != top[0]:
                         softmax_subjects.append((subject, fragment))
             loss = _loss_terms(part, words)
-            if loss is not None and first:
+            if loss is not None and first and len(parts) == 2:
                 subject = _subject(first, words)
                 if subject is not None and not any(t.text == r"\partial" for t in first):
                     losses.append((subject, loss, fragment))
@@ -367,6 +406,10 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
                                            "of classes"))
     _fill_by_convention(result, tokenized, words)
     taken = set(result.roles.values()).union(*result.aliases.values())
+    for name in _derivative_variables(tokenized, words):  # d L / d o_i with o nowhere else: o are logits too
+        if name not in taken and name not in indices and name not in _SPECIAL and "logits" in result.roles:
+            result.aliases.setdefault("logits", set()).add(name)
+            taken.add(name)
     result.indices = [name for name, _ in indices.most_common() if name not in taken and name not in _SPECIAL]
     _abbreviations(result, tokenized, words)
     _constants(result, tokenized, words)
@@ -492,6 +535,9 @@ def _prose(result: Inference, fragments) -> None:
             result.assumptions.append(("one_hot", fragment.line))
         elif _SUMS_TO_ONE.search(text):
             result.assumptions.append(("targets_sum_to_one", fragment.line))
+        named = _LABEL.search(text)
+        if named and result.label is None and (named.group(1) or named.group(2)):
+            result.label = (named.group(1) or named.group(2), fragment.line)
         called = _CALLED.search(text)
         if called:
             letter = called.group(1)

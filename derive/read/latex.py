@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..notation import K
+from ..notation import K, free_indices
 from .arguments import ArgumentRules
 from .commands import ABSOLUTE, OPEN, CommandRules
 from .named import NameRules
 from .names import Names
-from .tokens import Cursor, Token
+from .tokens import SIZES, Cursor, Token
 
 
 _DOTS = sp.Symbol("__dots__")
+#: relations read in a chain but not decided by the checker
+INEQUALITIES = (r"\neq", r"\ne", "<", ">", r"\le", r"\leq", r"\ge", r"\geq", r"\lt", r"\gt")
+#: tokens that end a factor list
+_ENDS = {r"\\", r"\end", r"\right", r"\cdot", r"\times"}
 
 
 class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
@@ -47,6 +51,10 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         self.spans: list[tuple[Token, Token]] = []
         #: inside the argument of a probability function: bare vectors are read entrywise
         self.vector_context = False
+        #: the chain states an inequality (\neq, <, \le ...): read, but not a claim the checker decides
+        self.inequality = False
+        #: the parts of the chain read so far (a sum written without its index must not bind one of theirs)
+        self.parts_so_far: list = []
 
     # -- entry points -----------------------------------------------------------
     def chain(self) -> list:
@@ -56,6 +64,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         """
         begun = self.skip_environment_begin()
         parts = self._chain_parts()
+        self.skip_punctuation()
         self.skip_environment_end(begun)
         if self.tok.kind != "end":
             raise self.error(f"unexpected '{self.tok.text}'; expected '=', '+', '-' or the end of the formula")
@@ -71,6 +80,13 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         parts = []
         while self.at("&"):
             self.advance()
+        if self.at(*INEQUALITIES):  # "\neq 0" continuing a chain: an inequality, not checked
+            self.inequality = True
+            self.advance()
+            parts.append(None)
+            parts.append(self.expression())
+            self.spans += [(self.tok, self.tok), (self.tok, self.tok)]
+            return parts
         if self.at("="):
             parts.append(None)
             self.spans.append((self.tok, self.tok))
@@ -78,7 +94,9 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             start = self.tok
             parts.append(self.expression())
             self.spans.append((start, self.tok))
+        self.parts_so_far = parts
         while True:
+            self.skip_punctuation()
             while self.at("&", r"\\"):
                 self.advance()
             if self.at("="):
@@ -88,8 +106,21 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
                 parts.append(self.expression())
                 self.spans.append((start, self.tok))
                 continue
+            if self.at(*INEQUALITIES):
+                start = self.advance()
+                self.inequality = True
+                parts.append(self.expression())
+                self.spans.append((start, self.tok))
+                continue
             break
+        self.skip_punctuation()
         return parts
+
+    def skip_punctuation(self) -> None:
+        """A full stop or comma ending a formula or a line of an alignment is punctuation of the text."""
+        while self.at(".", ",", ";") and self.peek().text in ("end of formula", r"\\", "&", r"\end", "}") \
+                and self.peek().kind in ("end", "cmd", "char"):
+            self.advance()
 
     def skip_environment_begin(self) -> str | None:
         """An alignment environment around the chain: its name (None when there is none)."""
@@ -177,6 +208,9 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             elif self.at("/"):
                 self.advance()
                 factors.append(1 / self.factor())
+            elif self.at(".") and self.peek().kind in ("letter", "cmd") and self.peek().text not in _ENDS:
+                self.advance()  # p_j.p_i: a full stop between two factors is a product
+                factors.append(self.factor())
             elif self.starts_factor():
                 factors.append(self.factor())
             else:
@@ -187,6 +221,11 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         tok = self.tok
         if tok.kind in ("letter", "num"):
             return True
+        if tok.text in (r"\right", r"\bigr", r"\Bigr", r"\biggr", r"\Biggr"):
+            return False  # \right| and \bigr) close a group whatever delimiter follows
+        if tok.text in SIZES:
+            # \Bigg) closes a group: a sizing command starts a factor only before an opening delimiter
+            return self.peek().text in ("(", "[", r"\{", "|", r"\langle", r"\lvert")
         if tok.kind == "cmd":
             return tok.text not in {r"\right", r"\end", r"\\", r"\cdot", r"\times", r"\neq", r"\ne", r"\text"} \
                 and tok.text not in {r"\rbrack", r"\rangle", r"\}"}
@@ -201,11 +240,22 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         base = self.primary()
         if self.at("^"):
             self.advance()
-            exponent = self.script()
+            exponent = self.exponent_of(base)
             if base == sp.E:
                 return sp.exp(exponent)
             return sp.Pow(base, exponent)
         return base
+
+    def exponent_of(self, base) -> sp.Expr:
+        """The exponent after '^'.  e^a_k is read as e^{a_k} when a is indexed: TeX would set the k under
+        the e, but the author means the k-th logit (recorded as a finding)."""
+        tok = self.tok
+        if base == sp.E and tok.kind == "letter" and tok.text in self.names.indexed and self.peek().text == "_":
+            self.names.notes.append((tok.line, tok.column,
+                                     f"e^{tok.text}_... is read as e^{{{tok.text}_...}} (TeX sets the subscript "
+                                     "under the e)"))
+            return self.primary()
+        return self.script()
 
     def script(self) -> sp.Expr:
         """A super- or subscript: {expr} or a single token."""
@@ -225,25 +275,26 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
     def summation(self) -> sp.Expr:
         start = self.advance()
         var, lower, upper, excluded = None, None, None, None
-        if self.at("_"):
-            self.advance()
-            if self.at("{"):
+        for _ in range(2):  # \sum_{k=1}^K and \sum^K_{k=1}
+            if self.at("_") and var is None:
                 self.advance()
-                var = self.index_symbol(self.advance())
-                if self.at("="):
+                if self.at("{"):
                     self.advance()
-                    lower = self.expression()
-                elif self.at(r"\neq", r"\ne"):  # \sum_{k \neq j}: over 1..K without j
-                    self.advance()
-                    excluded = self.index_value(self.advance())
-                self.expect("}")
-            else:
-                var = self.index_symbol(self.advance())
-        if self.at("^"):
-            self.advance()
-            upper = self.script()
+                    var = self.index_symbol(self.advance())
+                    if self.at("="):
+                        self.advance()
+                        lower = self.expression()
+                    elif self.at(r"\neq", r"\ne"):  # \sum_{k \neq j}: over 1..K without j
+                        self.advance()
+                        excluded = self.index_value(self.advance())
+                    self.expect("}")
+                else:
+                    var = self.index_symbol(self.advance())
+            elif self.at("^") and upper is None:
+                self.advance()
+                upper = self.script()
         if var is None:
-            raise self.error(r"a '\sum' needs its index, as in \sum_{k=1}^K or \sum_k", start)
+            return self.sum_without_index(start, upper)
         if lower is None or upper is None:
             if lower is None and upper is None and excluded is None:
                 self.names.unranged_sums.append((start.line, start.column, str(var)))
@@ -254,6 +305,31 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             summand = (1 - sp.KroneckerDelta(var, excluded)) * summand
         return sp.Sum(summand, (var, lower, upper))
 
+    def sum_without_index(self, start: Token, upper) -> sp.Expr:
+        """A \\sum written without its index.
+
+        Alone (``e_j / \\sum``, ``\\sum^2``, ``\\sum'``), it stands for the sum a text calls
+        "the sum": the partition sum of the logits.  Before a summand with exactly
+        one index (``\\sum e^{x_j}``), it sums over that index.  Either reading is
+        recorded as a finding; anything else is an error.
+        """
+        from ..notation import z as logits
+
+        if not self.starts_factor() or self.at("'"):
+            bound = sp.Symbol("n_s", integer=True, positive=True)
+            self.names.notes.append((start.line, start.column, r"a \sum with nothing to sum is read as the "
+                                     r"partition sum \sum_i e^{z_i}"))
+            return sp.Sum(sp.exp(logits[bound]), (bound, 1, K))
+        summand = self.term()
+        seen = set(free_indices(*[p for p in self.parts_so_far if p is not None]))
+        candidates = sorted((s for s in summand.free_symbols if s.is_integer and s != K), key=str)
+        if len(candidates) != 1 or candidates[0] in seen:  # never bind an index that is free elsewhere
+            raise self.error(r"a '\sum' needs its index, as in \sum_{k=1}^K or \sum_k", start)
+        var = candidates[0]
+        self.names.notes.append((start.line, start.column, f"a \\sum without an index is read as the sum over {var}"))
+        self.names.unranged_sums.append((start.line, start.column, str(var)))
+        return sp.Sum(summand, (var, 1, K if upper is None else upper))
+
     def primary(self) -> sp.Expr:
         self.skip_sizing()
         tok = self.tok
@@ -261,6 +337,12 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             self.advance()
             if tok.text == "1" and self.at("(", "[") and self._looks_like_indicator():
                 return self.indicator()
+            if tok.text == "1" and self.at("_") and self.peek().text == "{":  # 1_{i=j}: an indicator
+                self.advance()
+                self.expect("{")
+                value = self.condition_value()
+                self.expect("}")
+                return value
             return sp.Integer(int(tok.text)) if tok.text.isdigit() else sp.Rational(tok.text)
         if tok.text == "{" and self.peek().kind == "letter" and self.peek(2).text == "}" and self.peek(3).text == "_":
             self.advance()  # SymPy writes {z}_{k}
@@ -280,6 +362,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         raise self.error(f"unexpected '{tok.text}'; expected a number, a name, '(' or a command such as \\frac")
 
     def group(self) -> sp.Expr:
+        if self._entry_follows():
+            return self.vector_entry_group()
         opener = self.advance().text
         closer = "}" if opener == "{" else OPEN[opener]
         value = self.expression()
@@ -288,6 +372,34 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             self.advance()
             return sp.Abs(value) if opener in ABSOLUTE else value
         raise self.error(f"expected '{closer}' to close '{opener}', found '{self.tok.text}'")
+
+    def _entry_follows(self) -> bool:
+        """A bracketed vector expression followed by a subscript: [\\sigma(\\mathbf a)]_i is its i-th entry."""
+        if self.tok.text not in ("[", "(") or self.names.vector_index is None:
+            return False
+        depth, n = 0, self.pos
+        while n < len(self.tokens) and self.tokens[n].kind != "end":
+            depth += self.tokens[n].text in ("[", "(")
+            depth -= self.tokens[n].text in ("]", ")")
+            if depth == 0:
+                return n + 1 < len(self.tokens) and self.tokens[n + 1].text == "_"
+            n += 1
+        return False
+
+    def vector_entry_group(self) -> sp.Expr:
+        marker = sp.Dummy("entry", integer=True, positive=True)
+        saved, saved_context = self.names.vector_index, self.vector_context
+        self.names.vector_index, self.vector_context = marker, True
+        try:
+            opener = self.advance().text
+            value = self.expression()
+            self.skip_sizing()
+            self.expect("]" if opener == "[" else ")")
+        finally:
+            self.names.vector_index, self.vector_context = saved, saved_context
+        self.expect("_")
+        entry = self.subscript_indices()[0]
+        return value.xreplace({marker: entry})
 
     def subscripted(self, tok: Token) -> sp.Expr:
         letter = tok.text
@@ -337,7 +449,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
     def index_value(self, tok: Token):
         if tok.kind == "num":
             return sp.Integer(int(tok.text))
-        if tok.text == "K":
+        if tok.text == "K" or self.names.scalars.get(tok.text) == K:  # p_n: the last class when n classes
             return K
         return self.index_symbol(tok)
 

@@ -28,6 +28,8 @@ class Names:
     words: frozenset = frozenset()
     #: terms read as inside the sum before them, since they use its index: (line, column, index)
     scope_notes: list = field(default_factory=list)
+    #: other readings the author should know about: (line, column, what was read how)
+    notes: list = field(default_factory=list)
 
     def known(self) -> list[str]:
         """Every name this derivation defines, for error messages."""
