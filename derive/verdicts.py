@@ -97,7 +97,8 @@ class Counterexample:
         names = {**DEFAULT_NAMES, **(names or {})}
         point = self.point
         parts = [f"{names['K']}={point.K}"]
-        parts += [f"{names.get(str(s), str(s))}={value}"
+        # an index is shown by its own name: a document may call an index y while y names its probabilities
+        parts += [f"{names.get('index ' + str(s), str(s))}={value}"
                   for s, value in sorted(point.indices.items(), key=lambda kv: str(kv[0]))]
         vectors = {"z": point.z, "t": point.t, "v": point.v}
         for base in ("z", "t", "v"):

@@ -347,8 +347,11 @@ def check_derivation(derivation: Derivation) -> DerivationReport:
         reports.append(report)
         findings.extend(claim.findings)
         findings.extend(_assumption_findings(claim.index, claim.step, report.verdict))
+    # a derivation of one case (j = k only) claims its result in that case: re-derive it there too
+    cases = {case for _, case in ends}
     rederived = check_equal(derivation.start, derivation.result,
-                            frozenset(derivation.assumptions) | _used_anywhere(reports))
+                            frozenset(derivation.assumptions) | _used_anywhere(reports),
+                            cases.pop() if len(cases) == 1 else None)
     result = ResultReport(derivation.result, derivation.result_latex, _reached(derivation, ends), rederived)
     stated = ["index_range", *derivation.assumptions]
     definitions = tuple((d, check_equal(d.lhs, d.rhs, stated)) for d in derivation.definitions)

@@ -149,6 +149,8 @@ def is_positive(expr: sp.Expr) -> bool:
         return True
     if isinstance(expr, sp.Sum):
         return all(lim[1:] == (1, K) for lim in expr.limits) and is_positive(expr.function)
+    if isinstance(expr, sp.Product):
+        return is_positive(expr.function)
     if isinstance(expr, sp.Mul):
         return all(is_positive(f) for f in expr.args)
     if isinstance(expr, sp.Pow):
@@ -171,6 +173,8 @@ def split_logs(expr: sp.Expr) -> sp.Expr:
             return sp.Add(*[split(sp.log(f, evaluate=False)) for f in arg.args])
         if isinstance(arg, sp.Pow) and is_positive(arg.base) and arg.exp.is_real:
             return arg.exp * split(sp.log(arg.base, evaluate=False))
+        if isinstance(arg, sp.Product) and is_positive(arg.function):  # ln prod_c a_c = sum_c ln a_c
+            return sp.Sum(split(sp.log(arg.function, evaluate=False)), *arg.limits)
         return sp.log(arg)
 
     return expr.replace(lambda e: isinstance(e, sp.log), split)

@@ -185,6 +185,11 @@ def compile_expr(expr: sp.Basic) -> Closure:
         return lambda env: 1 if a(env) == b(env) else 0
     if isinstance(expr, sp.Sum):
         return _compile_sum(expr)
+    if isinstance(expr, sp.Product):
+        body = compile_expr(expr.function)
+        for var, lower, upper in expr.limits:
+            body = _loop(body, var, compile_expr(lower), compile_expr(upper), multiply=True)
+        return body
     if isinstance(expr, sp.Piecewise):
         pieces = [(compile_expr(val), _compile_condition(cond)) for val, cond in expr.args]
 
@@ -254,7 +259,7 @@ def _compile_sum(expr: sp.Sum) -> Closure:
     return body
 
 
-def _loop(body: Closure, var, lower: Closure, upper: Closure) -> Closure:
+def _loop(body: Closure, var, lower: Closure, upper: Closure, multiply: bool = False) -> Closure:
     def total(env):
         lo, hi = _integer(lower(env), "summation limit"), _integer(upper(env), "summation limit")
         saved = env.idx.get(var, _MISSING)
@@ -268,6 +273,8 @@ def _loop(body: Closure, var, lower: Closure, upper: Closure) -> Closure:
                 env.idx.pop(var, None)
             else:
                 env.idx[var] = saved
+        if multiply:
+            return mpmath.fprod(terms) if terms else 1
         return mpmath.fsum(terms) if terms else 0
 
     return total

@@ -13,6 +13,10 @@ from .keys import read_key
 from .tokens import Token
 
 
+#: a name in an argument list that the derivation does not otherwise use (J(\theta)): a model parameter
+_PARAMETER = object()
+
+
 class ArgumentRules:
     def applied(self, head: Token, value: sp.Expr) -> sp.Expr:
         """`value` followed by a parenthesised list of variables is the quantity written as a function.
@@ -30,6 +34,8 @@ class ArgumentRules:
             return value
         bases, after = found
         depends = self._depends_on(value)
+        if value == LOSS:  # J(\theta), L(W): the loss as a function of the model's parameters
+            bases = [b for b in bases if b is not _PARAMETER]
         wrong = [b for b in bases if b not in depends]
         if wrong:
             named = ", ".join(sorted({str(self._letter_of(b)) for b in wrong}))
@@ -96,6 +102,9 @@ class ArgumentRules:
         if not item:
             return None
         key = read_key(item + [Token("end", "", 0, 0)], 0, self.names.words)
+        if key is not None and key.end == len(item) and key.text not in self.names.known() \
+                and key.text not in ("e", "d"):
+            return _PARAMETER  # a name the derivation does not use otherwise: a parameter (theta, W)
         if key is None or key.text not in self.names.indexed:
             return None
         rest = item[key.end:]

@@ -9,10 +9,12 @@ from __future__ import annotations
 import sympy as sp
 
 from ..notation import d
+from .matrices import MATRIX_ENVIRONMENTS
 from .tokens import Token
 
 _FUNCTIONS = {r"\ln": sp.log, r"\log": sp.log, r"\exp": sp.exp}
-OPEN = {"(": ")", "[": "]", r"\{": r"\}", r"\lbrack": r"\rbrack", r"\langle": r"\rangle", "|": "|",
+OPEN = {"(": ")", "[": "]", r"\{": r"\}", r"\lbrack": r"\rbrack", r"\llbracket": r"\rrbracket", r"\langle": r"\rangle",
+        "|": "|",
         r"\lvert": r"\rvert", r"\vert": r"\vert"}
 #: delimiters whose content is an absolute value, not a parenthesised expression
 ABSOLUTE = {"|", r"\lvert", r"\vert"}
@@ -51,7 +53,7 @@ class CommandRules:
                 raise self.error(f"a Kronecker delta takes two indices, got {len(indices)}", tok)
             return sp.KroneckerDelta(*indices)
         if text == r"\begin":
-            return self.cases()
+            return self.environment()
         if text == r"\partial":
             return self.partial_operator()
         if text == r"\nabla":
@@ -209,13 +211,20 @@ class CommandRules:
     def derivative_variable(self) -> sp.Expr:
         """The variable below a \\partial.  Written as a vector (\\mathbf z, or a bare z), the derivative is read
         entrywise, and so is the rest of the formula: dL/do = p - y is dL/do_r = p_r - y_r."""
-        saved = self.vector_context
-        self.vector_context = self.names.vector_index is not None
-        variable = self.term()
-        if self.names.vector_index is None or not (isinstance(variable, sp.Indexed)
-                                                   and variable.indices == (self.names.vector_index,)):
-            self.vector_context = saved
-        return variable
+        saved, entry = self.vector_context, self.names.vector_index
+        if entry is None:
+            return self.term()
+        marker = sp.Dummy("entry", integer=True, positive=True)  # tells z written bare from z_j written out
+        self.names.vector_index, self.vector_context = marker, True
+        try:
+            variable = self.term()
+        finally:
+            self.names.vector_index = entry
+        written_as_vector = isinstance(variable, sp.Indexed) and variable.indices == (marker,)
+        self.vector_context = True if written_as_vector else saved
+        # d S / d a, both vectors, in a matrix formula: the Jacobian, entry (r, c) = d S_r / d a_c
+        column = self.names.column_index if written_as_vector and self.names.column_index is not None else entry
+        return variable.xreplace({marker: column})
 
     def script_term(self) -> sp.Expr:
         if self.at("{"):
@@ -273,11 +282,16 @@ class CommandRules:
         delta = sp.KroneckerDelta(left, right)
         return delta if equal else 1 - delta
 
-    def cases(self) -> sp.Expr:
-        self.advance()
+    def environment(self) -> sp.Expr:
+        begin = self.advance()
         name = self.braced_word()
+        if name in MATRIX_ENVIRONMENTS:
+            return self.matrix_literal(name, begin)
         if name != "cases":
-            raise self.error(f"only the 'cases' environment can stand inside an expression, found '{name}'")
+            raise self.error(f"only 'cases' and matrix environments can stand inside an expression, found '{name}'")
+        return self.cases()
+
+    def cases(self) -> sp.Expr:
         pieces = []
         while True:
             value = self.expression()

@@ -428,7 +428,7 @@ def parse(text: str, path: str = "<input>") -> Derivation:
     label = _first(values, "label", r"\gamma")
     display = {"z": _first(values, "logits", "z"), "t": _first(values, "targets", "t"),
                "y": _first(values, "probabilities", "y"), "v": _first(values, "cotangent", "v"),
-               "E": _first(values, "loss", "E"), "gamma": label.lstrip("\\")}
+               "E": _first(values, "loss", "E"), "index gamma": label.lstrip("\\")}
     derivation = Derivation(
         name=name, title=_first(values, "title", name), start=start, start_latex=start_latex,
         steps=tuple(steps), result=result, result_latex=result_text,

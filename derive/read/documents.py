@@ -36,13 +36,16 @@ from ..notation import E, K, Constant, free_indices, index, rebuild, t, y, z
 from . import derivation_file as files
 from .document import fragments
 from .formulas import case_label, split
-from .inference import infer
+from .inference import formula_position, infer
 from .latex import Parser, guarded
+from .matrices import is_matrix_formula
+from .slips import index_slips
 from .names import Names
 from .tokens import Token, tokenize
 
 #: prose that ends a case split ("Putting those together", "in both cases", "using the Kronecker delta")
 _COMBINE = re.compile(r"putting (?:those|these|them|it|everything) together|combin|in (?:both|all) cases|"
+                      r"summari[sz]e|in summary|to sum up|all together|altogether|"
                       r"kronecker delta|together,? we|so the derivative .{0,40} is|in general", re.IGNORECASE)
 #: prose that begins another derivation of the same thing
 _ANOTHER = re.compile(r"\balternative(?:ly)?\b|\banother (?:way|route|derivation|approach)\b|"
@@ -120,6 +123,10 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
     indices = {key: index(key.lstrip("\\")) for key in letters}
     label = values["label"][0][0] if "label" in values else None
     first_claim = min((f.line for f in inference_claims(inference)), default=0)
+    if label is None and inference.label is not None and inference.label_subscripted:
+        label = inference.label[0]  # p_{y_i}, 1(y_i = k): y_i is the correct class of example i
+        findings.append(Finding("notation", f"'{label}_i' is read as the correct class of the example (line "
+                                f"{inference.label[1]}); targets are one-hot at it", line=inference.label[1]))
     if label is None and inference.label is not None and inference.label[1] < first_claim:
         label = inference.label[0]  # "Assume the index of correct class is k", before any step: k is the label
         findings.append(Finding("notation", f"'{label}' is read as the correct class (line {inference.label[1]} "
@@ -128,10 +135,20 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         indices[label] = index("gamma")
     elif r"\gamma" not in indices:
         indices[r"\gamma"] = index("gamma")
+    elif "label" not in values:
+        where = next((n for n, text in enumerate(src.lines, start=1) if "\\gamma" in text), None)
+        findings.append(Finding("notation", f"\\gamma is used as an index (line {where}) but never introduced; read "
+                                "as the correct class (where the targets are one-hot, t_k = \\delta_{k\\gamma})",
+                                line=where))
     constants = {key: Constant(key.lstrip("\\")) for key in inference.constants
                  if key not in taken and key not in indices}
     names = Names(indexed=indexed, scalars=scalars, indices=indices, functions=functions, constants=constants,
-                  words=frozenset(inference.words), default_range=True)
+                  words=frozenset(inference.words), default_range=True,
+                  deltas=frozenset(key for key in inference.identities if key not in taken),
+                  label=label if inference.label_subscripted else None)
+    for key in sorted(names.deltas):
+        findings.append(Finding("notation", f"'{key}' with two indices is read as the identity matrix: "
+                                f"{key}_{{kj}} = 1 if k = j, else 0"))
     names.vector_index = _vector_index(names)
     for abbreviation in inference.abbreviations:
         try:
@@ -147,19 +164,65 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         else:
             parameter = index(abbreviation.index.lstrip("\\"))
             names.indexed_abbreviations[abbreviation.key] = (parameter, body)
+    findings += _own_definitions(src, inference, names, roles)
     for key, value in constants.items():
         findings.append(Finding("notation", f"'{key}' is read as a positive constant (it is not an index, "
                                 "a logit, a probability, a target or the loss)"))
     display = {"z": roles.get("logits", "z"), "t": roles.get("targets", "t"),
                "y": roles.get("probabilities", "y"), "E": roles.get("loss", "E"), "K": roles.get("classes", "K")}
+    if label:
+        display["index gamma"] = label
     display = {k: v.lstrip("\\") for k, v in display.items()}
     stated = ["index_range"]
+    if label is not None and "label" not in values:
+        stated.append("one_hot")  # the class is named, so the targets are one-hot at it
     for name, _line in inference.assumptions:
         if name not in stated:
             stated.append(name)
     for value, line, col in values.get("assume", []):
         stated.append(files._assumption(src, value, names, line, col))
     return names, display, stated, findings
+
+
+def _own_definitions(src, inference, names: Names, roles: dict) -> list[Finding]:
+    """A softmax that is not the standard one (a temperature, a shift) is the document's own function: its
+    name then stands for its definition, and so does a loss written with it."""
+    key = roles.get("probabilities")
+    body = inference.bodies.get("probabilities")
+    if key is None or body is None or key not in names.indexed or body[0] not in names.indices:
+        return []
+    letter, text, line, column = body
+    try:
+        expr = guarded_formula(src, text, names, line, column)
+    except (ParseError, DeriveError):
+        return []
+    parameter = names.indices[letter]
+    if _is_softmax(expr, parameter):
+        return []
+    del names.indexed[key]
+    names.indexed_abbreviations[key] = (parameter, expr)
+    out = [Finding("notation", f"{key}_{letter} is defined as {text} (line {line}), not as the standard softmax; "
+                   f"{key} stands for this definition wherever it is used", line=line)]
+    loss, written = roles.get("loss"), inference.bodies.get("loss")
+    if loss is not None and written is not None and loss in names.scalars:
+        try:
+            loss_expr = guarded_formula(src, written[1], names, written[2], written[3])
+        except (ParseError, DeriveError):
+            return out
+        del names.scalars[loss]
+        names.abbreviations[loss] = loss_expr
+        out.append(Finding("notation", f"{loss} is defined with {key} (line {written[2]}), so it stands for "
+                           f"{written[1]} wherever it is used", line=written[2]))
+    return out
+
+
+def _is_softmax(expr, parameter) -> bool:
+    """expr is e^{z_i} / sum_k e^{z_k} with i the parameter."""
+    numerator, denominator = sp.together(expr).as_numer_denom()
+    if numerator != sp.exp(z[parameter]) or not isinstance(denominator, sp.Sum) or len(denominator.limits) != 1:
+        return False
+    bound, low, high = denominator.limits[0]
+    return denominator.function == sp.exp(z[bound]) and low == 1 and high == K
 
 
 def inference_claims(inference):
@@ -182,6 +245,24 @@ def guarded_formula(src, text: str, names: Names, line: int, column: int) -> sp.
 
 # ---------------------------------------------------------------------------------------------------
 # the walk through the document
+
+
+def _misindexed_softmax(left, right) -> sp.Symbol | None:
+    """The index of right when left is a probability y_j and right the softmax in another index.
+
+    Authors write p_j = e^{a_i} / \\sum_k e^{a_k}: a definition with a typo, not a false claim to refute.
+    """
+    if not (isinstance(left, sp.Indexed) and left.base == y and isinstance(right, sp.Expr)):
+        return None
+    numerator, denominator = right.as_numer_denom()
+    if not (isinstance(numerator, sp.exp) and isinstance(numerator.args[0], sp.Indexed)
+            and numerator.args[0].base == z and isinstance(denominator, sp.Sum)):
+        return None
+    bound = denominator.limits[0][0]
+    if denominator.function != sp.exp(z[bound]) or len(denominator.limits) != 1:
+        return None
+    which = numerator.args[0].indices[0]
+    return which if which != left.indices[0] and which.is_Symbol else None
 
 
 @dataclass
@@ -241,13 +322,13 @@ class _Builder:
             self.display(fragment)  # a derivative claimed in passing ("✓ $dE/dy_k = -t_k/y_k$") is a step
 
     def display(self, fragment) -> None:
-        if (fragment.line, fragment.column) in self.inference.definitions:
-            self.definition(fragment)
-            return
         tokens = tokenize(fragment.text, fragment.line, fragment.column)
         for formula in split(tokens):
             label, formula = case_label(formula)
             if not formula or _numeric_example(formula):
+                continue
+            if formula_position(formula) in self.inference.definitions:
+                self.definition(fragment, formula)
                 continue
             case = self.case
             if label is not None:
@@ -257,16 +338,15 @@ class _Builder:
                     pass
             self.formula(fragment, formula, case)
 
-    def definition(self, fragment) -> None:
+    def definition(self, fragment, formula: list[Token]) -> None:
         """A softmax or loss definition, or an abbreviation: notation, checked as a definition where it can be."""
-        for formula in split(tokenize(fragment.text, fragment.line, fragment.column)):
-            parsed = self.parse(fragment, case_label(formula)[1], quiet=True)
-            if parsed is None:
-                continue
-            parts, _ = parsed
-            if len(parts) == 2 and parts[0] is not None and (
-                    parts[0] == E or isinstance(parts[0], sp.Indexed) and parts[0].base == y):
-                self.definitions.append(Definition(parts[0], parts[1], formula[0].line))
+        parsed = self.parse(fragment, formula, quiet=True)
+        if parsed is None:
+            return
+        parts, _ = parsed
+        if len(parts) == 2 and parts[0] is not None and (
+                parts[0] == E or isinstance(parts[0], sp.Indexed) and parts[0].base == y):
+            self.definitions.append(Definition(parts[0], parts[1], formula[0].line))
 
     # -- one formula ------------------------------------------------------------------------------
     def parse(self, fragment, formula: list[Token], quiet=False):
@@ -275,13 +355,26 @@ class _Builder:
             self.findings.append(_probability_finding(text, line))
             return None
         parser = Parser(text, self.names, line=line, column=column, path=self.path, source_lines=self.src.lines)
+        matrix = is_matrix_formula(formula) and self.names.vector_index is not None
+        if matrix:
+            self.names.column_index = self.column_index()
         try:
             parts = guarded(parser, parser.chain)
         except ParseError as exc:
             if not quiet:
                 self.errors.append(exc)
             return None
+        finally:
+            self.names.column_index = None
+        if matrix:
+            row, column = self.letter(self.names.vector_index), self.letter(self.column_index())
+            self.findings.append(Finding(
+                "notation", f"line {line} is a matrix equation, read entry by entry: entry ({row}, {column}) of "
+                f"d\\mathbf{{s}}/d\\mathbf{{a}} is ds_{row}/da_{column}, u v^T and u^T v are the outer product "
+                f"u_{row} v_{column}, diag(u) is u_{row} on the diagonal", line=line))
         texts = [self.src.cut(a, b) for a, b in parser.spans]
+        self.part_lines = [a.line for a, _ in parser.spans]
+        self.findings += [f for f in index_slips(parts, line, self.letter) if f not in self.findings]
         return parts, texts
 
     def formula(self, fragment, formula: list[Token], case: Case | None) -> None:
@@ -289,14 +382,29 @@ class _Builder:
         if parsed is None:
             return
         parts, texts = parsed
-        line = formula[0].line
+        line = self.part_lines[1:] if len(self.part_lines) == len(parts) else formula[0].line
         if len(parts) < 2:
             return  # an expression on its own claims nothing
         first = parts[0]
+        misindexed = _misindexed_softmax(first, parts[1])
+        if misindexed is not None:
+            self.findings.append(Finding(
+                "notation", f"line {formula[0].line}: {texts[0]} is defined by a softmax in index "
+                f"{self.letter(misindexed)}, not {self.letter(first.indices[0])}; read as the "
+                f"definition of the softmax (a typo?), not checked as a step", line=formula[0].line))
+            if len(parts) == 2:
+                return
+            self.close()
+            self.fresh = False
+            self.current = _Open(self.heading or "", parts[1], texts[1])
+            self.current.chain = parts[1]
+            self.add_steps(parts[2:], texts[2:], case, line[1:] if isinstance(line, list) else line,
+                           restates=False, lemma=None)
+            return
         if first is None:
             if self.current is None:
-                self.findings.append(Finding("structure", f"line {line}: a formula beginning with '=' but nothing "
-                                             "before it to continue; not checked"))
+                self.findings.append(Finding("structure", f"line {formula[0].line}: a formula beginning with '=' "
+                                             "but nothing before it to continue; not checked"))
                 return
             self.add_steps(parts[1:], texts[1:], case, line, restates=False, lemma=None)
             return
@@ -314,6 +422,19 @@ class _Builder:
         self.current = _Open(self.heading or "", first, texts[0])
         self.current.chain = first
         self.add_steps(parts[1:], self.joined(texts), case, line, restates=True, lemma=None)
+
+    def column_index(self) -> sp.Symbol:
+        """The index a matrix formula's columns are read at: an index of the document other than the rows'."""
+        row = self.names.vector_index
+        for letter in ("i", "k", "j", "l", "m", "c"):
+            symbol = self.names.indices.get(letter)
+            if symbol is not None and symbol != row:
+                return symbol
+        return next((s for s in self.names.indices.values() if s != row and s.name != "gamma"), index("c"))
+
+    def letter(self, symbol) -> str:
+        """How the document writes an index."""
+        return next((key for key, value in self.names.indices.items() if value == symbol), str(symbol))
 
     @staticmethod
     def joined(texts: list[str]) -> list[str]:
@@ -345,9 +466,10 @@ class _Builder:
 
     def add_steps(self, exprs, texts, case, line, restates, lemma) -> None:
         current = self.current
+        lines = line if isinstance(line, list) else [line] * len(exprs)
         for n, (expr, latex) in enumerate(zip(exprs, texts)):
             current.steps.append(Step(expr, latex, "algebra", case=case, lhs=lemma, restates=restates and n == 0,
-                                      line=line))
+                                      line=lines[n]))
             if lemma is not None:
                 lemma = expr
         if lemma is None and exprs:
@@ -375,6 +497,9 @@ class _Builder:
             chain = [s for s in opened.steps if s.lhs is None]
             result = chain[-1].expr if chain else opened.start
             last = re.sub(r"^.*?(?<![<>!\\])=\s*", "", chain[-1].latex, count=1) if chain else opened.start_latex
+            split = self.case_result(chain)
+            if split is not None:
+                result, last = split
             derivation = Derivation(
                 name=name if name[:1].isalpha() else "d_" + name, title=(opened.title or opened.start_latex)[:300],
                 start=opened.start, start_latex=opened.start_latex, steps=tuple(opened.steps), result=result,
@@ -387,6 +512,29 @@ class _Builder:
                 derivation = dataclasses.replace(derivation, findings=derivation.findings + tuple(extra))
             document.derivations.append(derivation)
         return document
+
+    def case_result(self, chain) -> tuple | None:
+        """A derivation that ends in two cases (i = j, then i != j) and never combines them claims both:
+        its result is the two ends as a case split."""
+        ends: dict = {}
+        for step in reversed(chain):
+            if step.case is None:
+                break
+            ends.setdefault(step.case, step)
+        if len(ends) != 2:
+            return None
+        first, second = ends
+        if {first.equal, second.equal} != {True, False} or {first.left, first.right} != {second.left, second.right}:
+            return None
+        equal, unequal = (first, second) if first.equal else (second, first)
+        left, right = self.letter(equal.left), self.letter(equal.right)
+
+        def written(step):
+            return re.sub(r"^.*?(?<![<>!\\])=\s*", "", step.latex, count=1)
+        result = sp.Piecewise((ends[equal].expr, sp.Eq(equal.left, equal.right)), (ends[unequal].expr, True))
+        latex = (f"\\begin{{cases}} {written(ends[equal])} & {left} = {right} \\\\ "
+                 f"{written(ends[unequal])} & {left} \\neq {right} \\end{{cases}}")
+        return result, latex
 
     def owners(self, findings) -> list[int]:
         """For each finding, the derivation it belongs with: the one whose lines hold its line, else the first."""

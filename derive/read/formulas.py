@@ -16,7 +16,8 @@ from .tokens import Token
 _OPENERS = {"{", "(", "[", r"\left", r"\begin"}
 _CLOSERS = {"}", ")", "]", r"\right", r"\end"}
 #: words in \text{...} that join two formulas
-JOINING_WORDS = {"and", "where", "with", "so", "thus", "hence", "i.e.", "ie", "or"}
+JOINING_WORDS = {"and", "where", "with", "so", "thus", "hence", "i.e.", "ie", "or", "equivalently", "therefore",
+                 "giving", "gives", "yields", "which"}
 #: words before a case condition
 CASE_WORDS = {"if", "for", "when", "whenever"}
 _RELATIONS = {"=": True, r"\neq": False, r"\ne": False}
@@ -33,6 +34,11 @@ def _depths(tokens: list[Token]) -> list[int]:
     return out
 
 
+def _first_word(text: str) -> str:
+    words = text.lower().split()
+    return words[0].strip(",.;:") if words else ""
+
+
 def _text_word(tokens: list[Token], n: int) -> tuple[str, int] | None:
     """(the word, the index after it) when tokens[n] starts \\text{word} (also \\textrm, \\mbox)."""
     if tokens[n].text not in (r"\text", r"\textrm", r"\mbox", r"\textit") or n + 1 >= len(tokens) \
@@ -40,6 +46,9 @@ def _text_word(tokens: list[Token], n: int) -> tuple[str, int] | None:
         return None
     m, word = n + 2, []
     while m < len(tokens) and tokens[m].text != "}":
+        previous = tokens[m - 1]
+        if word and (tokens[m].line != previous.line or tokens[m].column > previous.column + len(previous.text)):
+            word.append(" ")  # the spaces between words are not tokens: put them back from the columns
         word.append(tokens[m].text)
         m += 1
     return "".join(word).strip(), m + 1
@@ -77,7 +86,7 @@ def split(tokens: list[Token]) -> list[list[Token]]:
         if depths[n] != 0:
             continue
         word = _text_word(tokens, n)
-        if word is not None and word[0].lower().strip(",.;:") in JOINING_WORDS:
+        if word is not None and _first_word(word[0]) in JOINING_WORDS:
             cuts.append((n, word[1]))
         elif tok.text in (",", ";") and _has_relation(tokens, depths, n + 1) and not _only_a_case(tokens, n + 1):
             cuts.append((n, n + 1))
@@ -90,14 +99,34 @@ def split(tokens: list[Token]) -> list[list[Token]]:
         start = resume
     if start < len(tokens):
         out.append(tokens[start:])
-    return [f for f in out if f]
+    return [f for f in (_without_quantifier(f) for f in out) if f]
+
+
+#: a statement of the range a formula holds for: \forall j \in 1..N, \text{for all } j, j = 1, ..., N
+_QUANTIFIER_WORDS = {"for all", "for each", "for every", "forall"}
+
+
+def _without_quantifier(tokens: list[Token]) -> list[Token]:
+    """The formula without a trailing '\\forall j' or '\\text{for all } j ...': it only states the range."""
+    depths = _depths(tokens)
+    for n, tok in enumerate(tokens):
+        if depths[n] != 0:
+            continue
+        word = _text_word(tokens, n)
+        phrase = " ".join(word[0].lower().split()) if word else ""
+        if tok.text == r"\forall" or any(phrase.startswith(w) for w in _QUANTIFIER_WORDS):
+            cut = n
+            while cut > 0 and tokens[cut - 1].text in (",", ";", r"\quad", r"\qquad"):
+                cut -= 1
+            return tokens[:cut]
+    return tokens
 
 
 def _only_a_case(tokens: list[Token], n: int) -> bool:
     """What follows is just a case condition (', i = j' or ', \\text{if } i \\neq j'): it labels the formula."""
     rest = [t for t in tokens[n:] if t.text not in (".", ",", ";")]
     word = _text_word(rest, 0) if rest else None
-    if word is not None and word[0].lower() in CASE_WORDS:
+    if word is not None and _first_word(word[0]) in CASE_WORDS:
         rest = rest[word[1]:]
     if rest and rest[0].text == "(" and rest[-1].text == ")":
         rest = rest[1:-1]

@@ -60,6 +60,10 @@ class Inference:
     words: set = field(default_factory=set)
     abbreviations: list = field(default_factory=list)
     constants: list = field(default_factory=list)
+    #: what the probabilities and the loss are defined as: role -> (index letter or None, LaTeX, line, column)
+    bodies: dict = field(default_factory=dict)
+    #: names of the identity matrix: I in I_{kj} (two indices, nothing else explains it)
+    identities: set = field(default_factory=set)
     #: (line, column) of formulas that define softmax, the loss or an abbreviation
     definitions: set = field(default_factory=set)
     #: assumptions stated in the document's prose or formulas: (name, line)
@@ -71,6 +75,8 @@ class Inference:
     ambiguities: list = field(default_factory=list)
     #: the correct class's letter, named in the prose before the derivation, and the line saying so
     label: tuple | None = None
+    #: the label carries the example's index (y_i): read y_i as the class, the i dropped
+    label_subscripted: bool = False
     #: fragments that hold a derivative with '=' (where steps are)
     claims: list = field(default_factory=list)
 
@@ -78,6 +84,11 @@ class Inference:
 def _formulas(fragment) -> list[list[Token]]:
     """The formulas of a fragment (a display may hold several), each without its case label."""
     return [case_label(f)[1] for f in split(tokenize(fragment.text, fragment.line, fragment.column))]
+
+
+def formula_position(tokens: list[Token]) -> tuple[int, int]:
+    """Where a formula starts: how definitions found here are recognised when the document is read."""
+    return (tokens[0].line, tokens[0].column) if tokens else (0, 0)
 
 
 def _parts(tokens: list[Token]) -> list[list[Token]]:
@@ -156,13 +167,21 @@ def _exp_arguments(tokens: list[Token], words) -> list[str]:
     return found
 
 
-def _just_a_fraction(part: list[Token]) -> bool:
-    """The part is one fraction (perhaps in \\left( \\right) or followed by punctuation): a definition's right side."""
+def _fraction_core(part: list[Token]) -> list[Token]:
+    """The part without punctuation, \\displaystyle and the parentheses wrapped around all of it."""
     core = [t for t in part if t.text not in (".", ",", ";", r"\displaystyle")]
     while core and core[0].text in (r"\left", "(") and core[-1].text == ")":
         core = core[1:-1]
+        if core and core[0].text == "(":
+            core = core[1:]
         if core and core[-1].text == r"\right":
             core = core[:-1]
+    return core
+
+
+def _just_a_fraction(part: list[Token]) -> bool:
+    """The part is one fraction (perhaps in \\left( \\right) or followed by punctuation): a definition's right side."""
+    core = _fraction_core(part)
     if not core or core[0].text not in (r"\frac", r"\dfrac", r"\tfrac"):
         return False
     numerator = _group(core, 1)
@@ -171,13 +190,19 @@ def _just_a_fraction(part: list[Token]) -> bool:
 
 
 def _outer_numerator(part: list[Token]):
-    core = [t for t in part if t.text not in (".", ",", ";", r"\displaystyle", r"\left", r"\right", "(", ")")]
+    core = _fraction_core(part)
     group = _group(core, 1) if core else None
     return group[0] if group else None
 
 
 def _fractions(tokens: list[Token]):
-    """(numerator, denominator) token lists of every \\frac in tokens."""
+    """(numerator, denominator) token lists of every \\frac in tokens, and of a / b at the top level."""
+    depth = 0
+    for n, tok in enumerate(tokens):
+        depth += tok.text in ("{", "(", "[", r"\left")
+        depth -= tok.text in ("}", ")", "]", r"\right")
+        if tok.text == "/" and depth == 0:
+            yield tokens[:n], tokens[n + 1:]
     for n, tok in enumerate(tokens):
         if tok.text in (r"\frac", r"\dfrac", r"\tfrac"):
             numerator = _group(tokens, n + 1)
@@ -221,6 +246,22 @@ def _subject(part: list[Token], words) -> tuple[str, bool, bool] | None:
     return found
 
 
+def _just_a_name(part: list[Token], words) -> bool:
+    """The part names one thing (L, L_i, E_n, J(\\theta), H(y, p), \\mathcal{L}): a definition's left side."""
+    core = [t for t in part if t.text not in (r"\leftarrow", r"\Leftarrow", r"\therefore")]
+    key = read_key(core, 0, words) if core else None
+    if key is None:
+        return False
+    end = key.end
+    if end < len(core) and core[end].text == "_":
+        group = _group(core, end + 1)
+        end = group[1] if group else end + 2
+    if end < len(core) and core[end].text in ("(", r"\left"):
+        group = _group(core, end)
+        end = group[1] if group else len(core) + 1
+    return end == len(core)
+
+
 def _applied_word(tokens: list[Token], n: int) -> bool:
     """\\text{word} followed by '(' or '_': a function's name written in text (\\text{softmax}(x))."""
     group = _group(tokens, n + 1)
@@ -261,6 +302,27 @@ def _loss_terms(part: list[Token], words) -> tuple[str, str] | None:
     return None
 
 
+def _single_loss(part: list[Token], words) -> str | None:
+    """When part is the loss of one example (-log p_{y_i}, -\\log(e^{f_{y_i}} / ...), -\\ln \\hat y_c):
+    the probabilities' name when the log is of one ("" when it is of an expression); else None."""
+    core = [t for t in part if t.text not in (r"\left", r"\right", r"\displaystyle", r"\Big", r"\big", ".", ",")]
+    if len(core) < 3 or core[0].text != "-":
+        return None
+    if core[1].text in _LOGS:
+        after = 2
+    else:
+        key = read_key(core, 1, words | {"log", "ln"})
+        if key is None or key.text not in ("log", "ln"):
+            return None
+        after = key.end
+    group = _group(core, after)
+    inside = group[0] if group and group[1] == len(core) else core[after:]
+    name = read_key(inside, 0, words) if inside else None
+    if name is not None and name.end + 2 == len(inside) and inside[name.end].text == "_":
+        return name.text  # -log p_c: one probability
+    return ""
+
+
 def _indices(tokens: list[Token]) -> Counter:
     """Letters and Greek letters used in index positions: subscripts, summation indices, i = j conditions."""
     out = Counter()
@@ -286,12 +348,14 @@ def _indices(tokens: list[Token]) -> Counter:
 def _derivative_variables(tokenized, words) -> set:
     """Names differentiated by with a subscript.
 
-    The x of \\partial x_i, in a fraction's denominator or as \\partial_{x_i}.
+    The x of \\partial x_i in a fraction's denominator, after a '/', or as \\partial_{x_i}; not the
+    L of \\partial L_i, which is what is differentiated.
     """
     out = set()
     for _, tokens in tokenized:
+        below = _denominator_positions(tokens)
         for n, tok in enumerate(tokens[:-2]):
-            if tok.text != r"\partial":
+            if tok.text != r"\partial" or not (n in below or tokens[n + 1].text == "_"):
                 continue
             m = n + 2 if tokens[n + 1].text in ("_", "{") else n + 1
             if tokens[n + 1].text == "_" and m < len(tokens) and tokens[m].text == "{":
@@ -299,6 +363,22 @@ def _derivative_variables(tokenized, words) -> set:
             key = read_key(tokens, m, words) if m < len(tokens) else None
             if key is not None and key.end < len(tokens) and tokens[key.end].text == "_":
                 out.add(key.text)
+    return out
+
+
+def _denominator_positions(tokens: list[Token]) -> set:
+    """Positions of tokens in a fraction's denominator or right after a '/'."""
+    out = set()
+    for n, tok in enumerate(tokens):
+        if tok.text in (r"\frac", r"\dfrac", r"\tfrac"):
+            numerator = _group(tokens, n + 1)
+            if numerator is None:
+                continue
+            denominator = _group(tokens, numerator[1])
+            if denominator is not None:
+                out |= set(range(numerator[1], denominator[1]))
+        elif tok.text == "/":
+            out.add(n + 1)
     return out
 
 
@@ -322,12 +402,19 @@ def _upper_limits(tokens: list[Token]) -> Counter:
 
 
 _ONE_HOT = re.compile(r"one[- ]hot|only for the correct class|only one .{0,40}(?:is )?(?:equal to )?(?:one|1)\b|"
-                      r"is 1 (?:for|at) the (?:correct|true) class|the rest (?:is|are) zero", re.IGNORECASE)
-_SUMS_TO_ONE = re.compile(r"sums? (?:up )?to (?:one|1)\b|(?:is|are) a (?:probability )?distribution", re.IGNORECASE)
+                      r"is 1 (?:for|at) the (?:correct|true) class|the rest (?:is|are) zero|1-of-K|one-of-K|"
+                      r"all elements (?:are )?zero except", re.IGNORECASE)
+_SUMS_TO_ONE = re.compile(r"sums? (?:up )?to (?:one|1)\b|(?:is|are|forms?) an? (?:probability )?distribution",
+                          re.IGNORECASE)
+#: words that deny what follows ("the targets need not sum to one")
+_DENIED = re.compile(r"\b(?:not|no longer|never|n't|cannot|neither|nor|would need|needs? to|must|should)\b[^.;]{0,40}$",
+                     re.IGNORECASE)
 _CALLED = re.compile(r"which we call \$?([A-Za-z])\$?", re.IGNORECASE)
 #: the correct class named before the derivation: "Assume the index of correct class is k", "let c be the true class"
-_LABEL = re.compile(r"(?:index of (?:the )?(?:correct|true|target) class is|(?:correct|true|target) class is"
-                    r"|let \$?([A-Za-z])\$? be the (?:correct|true|target) class)\s*\$?\s*([A-Za-z])?\b",
+_LABEL = re.compile(r"(?:(?:index of (?:the )?)?(?:correct|true|target) class is\s*\$?\s*([A-Za-z])\b"
+                    r"|(?:correct|true|target) class \$\s*([A-Za-z])\s*\$"
+                    r"|let \$?([A-Za-z])\$? be the (?:correct|true|target) class"
+                    r"|\b(?:class )?label \$\s*([A-Za-z])\b)",
                     re.IGNORECASE)
 
 
@@ -345,7 +432,7 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
                 words.add(key.text)
     result.words = words
 
-    softmax_subjects, logits, losses = [], Counter(), []
+    softmax_subjects, logits, losses, single_probabilities = [], Counter(), [], []
     previous_first = None
     for fragment, tokens in tokenized:
         parts = _parts(tokens)
@@ -362,37 +449,51 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
                 if top and bottom and r"\sum" in [t.text for t in denominator] and top[0] == bottom[0]:
                     logits[top[0]] += 1
                     # a definition: 'name = the fraction' and nothing more (not a derivative, not a longer chain)
-                    defining = first and not derivative and len(parts) == 2 and _just_a_fraction(part) \
-                        and numerator == _outer_numerator(part)
+                    whole = _just_a_fraction(part) and numerator == _outer_numerator(part) or \
+                        [t.text for t in _fraction_core(part)] == \
+                        [t.text for t in numerator] + ["/"] + [t.text for t in denominator]
+                    defining = first and not derivative and len(parts) == 2 and whole
                     subject = _subject(first, words) if defining else None
                     if subject is not None and subject[0] != top[0]:
-                        softmax_subjects.append((subject, fragment))
+                        softmax_subjects.append((subject, tokens, (fragment, first, part)))
             loss = _loss_terms(part, words)
-            if loss is not None and first and len(parts) == 2:
+            single = _single_loss(part, words) if loss is None and part is parts[1] else None
+            if single is not None:  # L_i = -log p_{y_i}: the loss of one example, its label names the class
+                loss = (None, single or None)
+            if loss is not None and first and len(parts) == 2 and _just_a_name(first, words):
                 subject = _subject(first, words)
                 if subject is not None and not any(t.text == r"\partial" for t in first):
-                    losses.append((subject, loss, fragment))
+                    losses.append((subject, loss, tokens, (fragment, first, parts[1])))
     if logits:
         result.roles["logits"] = logits.most_common(1)[0][0]
         result.aliases["logits"] = {name for name in logits if name != result.roles["logits"]}
-    for (key, function, _), fragment in softmax_subjects:
+    for (key, function, _), tokens, written in softmax_subjects:
         if "probabilities" not in result.roles:
             result.roles["probabilities"] = key
+            result.bodies["probabilities"] = _body(written)
         elif key != result.roles["probabilities"]:
             result.aliases.setdefault("probabilities", set()).add(key)
-        result.definitions.add((fragment.line, fragment.column))
+        result.definitions.add(formula_position(tokens))
         if function:
             result.functions.add(key)
-    for (key, _, subscripted), (target, probability), fragment in losses:
+    for (key, _, subscripted), (target, probability), tokens, written in losses:
         if "loss" not in result.roles:
             result.roles["loss"] = key
+            result.bodies["loss"] = _body(written)
             result.loss_subscripted = subscripted
-            result.roles.setdefault("targets", target)
-            result.roles.setdefault("probabilities", probability)
+            if target is not None:
+                result.roles.setdefault("targets", target)
+            if probability is not None:
+                single_probabilities.append(probability)
         elif key != result.roles["loss"]:
             result.aliases.setdefault("loss", set()).add(key)
-        result.definitions.add((fragment.line, fragment.column))
+        result.definitions.add(formula_position(tokens))
 
+    for probability in single_probabilities:  # the loss -log \\hat y_c names the probabilities \\hat y
+        if "probabilities" not in result.roles and probability not in result.functions:
+            result.roles["probabilities"] = probability
+        elif probability != result.roles.get("probabilities"):
+            result.aliases.setdefault("probabilities", set()).add(probability)
     limits, indices = Counter(), Counter()
     for _, tokens in tokenized:
         limits += _upper_limits(tokens)
@@ -404,16 +505,20 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
             result.findings.append(Finding("range", f"the sums run to {result.roles['classes']} and also to "
                                            f"{', '.join(other)}; {result.roles['classes']} is read as the number "
                                            "of classes"))
+    _formula_label(result, tokenized)
     _fill_by_convention(result, tokenized, words)
     taken = set(result.roles.values()).union(*result.aliases.values())
     for name in _derivative_variables(tokenized, words):  # d L / d o_i with o nowhere else: o are logits too
         if name not in taken and name not in indices and name not in _SPECIAL and "logits" in result.roles:
             result.aliases.setdefault("logits", set()).add(name)
             taken.add(name)
-    result.indices = [name for name, _ in indices.most_common() if name not in taken and name not in _SPECIAL]
+    result.indices = [name for name, _ in indices.most_common() if name not in taken and name != "e"]
     _abbreviations(result, tokenized, words)
+    _prose_abbreviations(result, fragments, words)
+    _identities(result, tokenized, words)
     _constants(result, tokenized, words)
     _prose(result, fragments)
+    _stated_sums(result, fragments)
     return result
 
 
@@ -430,7 +535,7 @@ def _fill_by_convention(result: Inference, tokenized, words) -> None:
             subscripted = key.end < len(tokens) and tokens[key.end].text == "_"
             used[(key.text, subscripted)] += 1
             n = key.end
-    taken = set(result.roles.values())
+    taken = set(result.roles.values()) | ({result.label[0]} if result.label_subscripted else set())
     for role, letters in CONVENTIONS.items():
         if role in result.roles:
             continue
@@ -476,7 +581,7 @@ def _abbreviations(result: Inference, tokenized, words) -> None:
         if index is not None and key.text in result.indices:
             continue
         result.abbreviations.append(Abbreviation(key.text, index, body, fragment.line, fragment.column))
-        result.definitions.add((fragment.line, fragment.column))
+        result.definitions.add(formula_position(tokens))
         for other in body_parts[1:]:  # h_i = \sum_k e^{a_k} = \Sigma: \Sigma names the same thing
             name = read_key(other, 0, words)
             if name is not None and name.end == len(other) and name.text not in roles:
@@ -496,11 +601,26 @@ def _text(fragment, tokens: list[Token]) -> str:
     return fragment.text[offset(first):offset(last) + len(last.text)]
 
 
+def _identities(result: Inference, tokenized, words) -> None:
+    """I_{kj}: the identity matrix's entries (PRML's I_kj), when nothing else explains the letter."""
+    explained = set(result.roles.values()).union(*result.aliases.values()) | set(result.indices)
+    for _, tokens in tokenized:
+        for n in range(len(tokens)):
+            key = read_key(tokens, n, words)
+            if key is None or key.text != "I" or key.text in explained or key.end + 4 >= len(tokens):
+                continue
+            after = tokens[key.end:key.end + 5]
+            if [t.text for t in after[:2]] == ["_", "{"] and after[4].text == "}" \
+                    and all(t.text in result.indices for t in after[2:4]):
+                result.identities.add(key.text)
+
+
 def _constants(result: Inference, tokenized, words) -> None:
     """Capital or Greek letters, never subscripted, that nothing else explains: constants of the derivation."""
     explained = set(result.roles.values()).union(*result.aliases.values()) | set(result.indices)
     explained |= {a.key for a in result.abbreviations}
-    explained |= set(result.functions) | {r"\partial", r"\delta", r"\sum", r"\prod", r"\infty", r"\pi", r"\nabla"}
+    explained |= set(result.functions) | result.identities
+    explained |= {r"\partial", r"\delta", r"\sum", r"\prod", r"\infty", r"\pi", r"\nabla"}
     candidates = Counter()
     for _, tokens in tokenized:
         hidden = set()  # tokens inside \text{...}, \mathbb{...}: prose and number sets, not names
@@ -509,15 +629,23 @@ def _constants(result: Inference, tokenized, words) -> None:
                     and not _applied_word(tokens, n):
                 group = _group(tokens, n + 1)
                 hidden |= set(range(n + 1, group[1])) if group else {n + 1}
+        inside = 0  # the letters of a name already read (the C of \mathcal{C}_k), or a function's arguments
         for n, tok in enumerate(tokens):
-            if n in hidden:
+            if n in hidden or n < inside:
                 continue
             key = read_key(tokens, n, words)
-            if key is None or key.word:
+            if key is None:
+                continue
+            inside = key.end
+            if key.word:
                 continue
             subscripted = key.end < len(tokens) and tokens[key.end].text == "_"
             applied = key.end < len(tokens) and tokens[key.end].text in ("(", r"\left")
-            if subscripted or applied or key.text in explained:
+            if applied and key.text in explained:
+                group = _group(tokens, key.end)
+                inside = group[1] if group else inside  # J(\theta): the loss's parameters are not constants
+            transpose = key.text == "T" and n >= 1 and tokens[n - 1].text in ("^", "{")
+            if subscripted or applied or transpose or key.text in explained:
                 continue  # P(l = k | x) is an unknown function, not a constant
             if (len(key.text) == 1 and key.text.isupper()) or key.text in GREEK:
                 candidates[key.text] += 1
@@ -525,23 +653,144 @@ def _constants(result: Inference, tokenized, words) -> None:
         result.constants.append(name)
 
 
+def _formula_label(result: Inference, tokenized) -> None:
+    """The correct class as a formula writes it: the y of p_{y_i} or f_{y_i}, of 1(y_i = k), [y_i = k]."""
+    explained = set(result.roles.values()).union(*result.aliases.values())
+    for fragment, tokens in tokenized:
+        texts = [t.text for t in tokens]
+        for n in range(len(tokens) - 3):
+            letter = tokens[n]
+            if letter.kind != "letter" or letter.text in explained or texts[n + 1] != "_":
+                continue
+            nested = n >= 2 and texts[n - 1] == "{" and texts[n - 2] == "_"  # p_{y_i}
+            compared = n + 3 < len(texts) and texts[n + 3] in ("=", r"\neq", r"\ne") and n >= 1 \
+                and texts[n - 1] in ("(", "[", r"\{", "{")  # 1(y_i = k), [y_i = k]
+            if (nested or compared) and tokens[n + 2].kind == "letter":
+                result.label = (letter.text, fragment.line)
+                result.label_subscripted = True
+                return
+
+
+#: prose between two inline formulas that makes the first an abbreviation of the second
+_STANDS_FOR = re.compile(r"^\s*,?\s*(?:stands for|denotes|is short(?:hand)? for|abbreviates|is defined as|"
+                         r"is written for|means)\s*$", re.IGNORECASE)
+_WRITE_FOR = re.compile(r"\b(?:we )?write\s*$", re.IGNORECASE)
+
+
+def _prose_abbreviations(result: Inference, fragments, words) -> None:
+    """'where $\\Sigma$ stands for $\\sum_k e^{a_k}$', 'we write $\\Sigma$ for $...$': abbreviations in words."""
+    roles = set(result.roles.values()).union(*result.aliases.values())
+    for n in range(len(fragments) - 2):
+        first, words_between, second = fragments[n], fragments[n + 1], fragments[n + 2]
+        if first.kind != "inline" or words_between.kind != "prose" or second.kind != "inline":
+            continue
+        between = " ".join(words_between.text.split())
+        if _STANDS_FOR.match(between):
+            name, body = first, second
+        elif between.lower().strip() == "for" and n >= 1 and fragments[n - 1].kind == "prose" \
+                and _WRITE_FOR.search(fragments[n - 1].text):
+            name, body = first, second
+        else:
+            continue
+        tokens = [t for t in tokenize(name.text, name.line, name.column) if t.kind != "end"]
+        key = read_key(tokens, 0, words) if tokens else None
+        if key is None or key.text in roles or key.text in result.indices:
+            continue
+        index = None
+        if key.end == len(tokens) - 2 and tokens[key.end].text == "_" and tokens[-1].kind == "letter":
+            index = tokens[-1].text
+        elif key.end != len(tokens):
+            continue
+        result.abbreviations.append(Abbreviation(key.text, index, body.text, body.line, body.column))
+
+
+def _body(written) -> tuple:
+    """(the defined name's index letter, the definition's LaTeX, line, column) of 'q_i = <body>'."""
+    fragment, first, body = written
+    letters = [t.text for t in first if t.kind == "letter"]
+    index = letters[-1] if len(first) >= 3 and first[-2].text == "_" and first[-1].kind == "letter" else None
+    if index is None and len(first) >= 5 and first[-4].text == "_" and first[-3].text == "{" and len(letters) >= 1:
+        index = first[-2].text if first[-2].kind == "letter" else None  # q_{i}
+    core = [t for t in body if t.text not in (".", ",", ";")]
+    while core and core[-1].text in (".", ",", ";"):
+        core = core[:-1]
+    return index, _text(fragment, core), core[0].line, core[0].column
+
+
+def _stated_sums(result: Inference, fragments) -> None:
+    """A formula that says the targets sum to one (\\sum_k t_k = 1), in the text or a display of its own."""
+    target = result.roles.get("targets")
+    if not target or len(target) != 1:
+        return
+    pattern = re.compile(r"^\\sum(?:_\{?\s*\w+\s*(?:=\s*1\s*)?\}?)?(?:\^\{?\s*\w+\s*\}?)?\s*"
+                         + re.escape(target) + r"_\{?\s*\w+\s*\}?\s*=\s*1\s*[.,;]?$")
+    for fragment in fragments:
+        if fragment.kind in ("inline", "display") and pattern.match(" ".join(fragment.text.split())):
+            result.assumptions.append(("targets_sum_to_one", fragment.line))
+
+
 def _prose(result: Inference, fragments) -> None:
     """Assumptions and naming stated in words: one-hot targets, targets summing to one, 'which we call j'."""
-    for fragment in fragments:
-        if fragment.kind != "prose":
-            continue
-        text = " ".join(fragment.text.split())
-        if _ONE_HOT.search(text):
-            result.assumptions.append(("one_hot", fragment.line))
-        elif _SUMS_TO_ONE.search(text):
-            result.assumptions.append(("targets_sum_to_one", fragment.line))
+    for text, line_at in _paragraphs(fragments):
+        one_hot, sums = _affirmed(_ONE_HOT, text), _affirmed(_SUMS_TO_ONE, text)
+        if one_hot:
+            result.assumptions.append(("one_hot", line_at(one_hot.start())))
+        elif sums:
+            result.assumptions.append(("targets_sum_to_one", line_at(sums.start())))
         named = _LABEL.search(text)
-        if named and result.label is None and (named.group(1) or named.group(2)):
-            result.label = (named.group(1) or named.group(2), fragment.line)
+        if named and result.label is None:
+            result.label = (next(g for g in named.groups() if g), line_at(named.start()))
         called = _CALLED.search(text)
         if called:
-            letter = called.group(1)
+            letter, line = called.group(1), line_at(called.start())
             result.findings.append(Finding("notation", f"the text calls the correct class {letter} ('which we call "
-                                           f"{letter}', line {fragment.line}); if {letter} is also a free index, the "
-                                           "class needs a name of its own (read as the label \\gamma)",
-                                           line=fragment.line))
+                                           f"{letter}', line {line}); if {letter} is also a free index, the "
+                                           "class needs a name of its own (read as the label \\gamma)", line=line))
+
+
+def _affirmed(pattern, text: str):
+    """The first match of pattern that the sentence does not deny or merely require."""
+    for match in pattern.finditer(text):
+        sentence_start = max(text.rfind(".", 0, match.start()), text.rfind(";", 0, match.start())) + 1
+        if not _DENIED.search(text[sentence_start:match.start()]):
+            return match
+    return None
+
+
+def _paragraphs(fragments):
+    """The text between displays, inline math back in $...$, whitespace collapsed, with a function from
+    an offset in that text to the line of the file it came from."""
+    chars: list[str] = []
+    lines: list[int] = []
+
+    def add(text: str, line: int) -> None:
+        for char in text:
+            if char.isspace():
+                if chars and chars[-1] != " ":
+                    chars.append(" ")
+                    lines.append(line)
+                if char == "\n":
+                    line += 1
+                continue
+            chars.append(char)
+            lines.append(line)
+
+    def flush():
+        text, at = "".join(chars), list(lines)
+        return text, lambda offset: at[min(offset, len(at) - 1)] if at else 0
+
+    for fragment in fragments:
+        if fragment.kind == "display":
+            if chars:
+                yield flush()
+            chars.clear()
+            lines.clear()
+            continue
+        if fragment.kind == "inline":
+            add(" $", fragment.line)
+            add(fragment.text, fragment.line)
+            add("$ ", fragment.line)
+        else:
+            add(fragment.text, fragment.line)
+    if chars:
+        yield flush()

@@ -28,6 +28,7 @@ import sympy as sp
 from ..notation import K, free_indices
 from .arguments import ArgumentRules
 from .commands import ABSOLUTE, OPEN, CommandRules
+from .matrices import MatrixRules
 from .named import NameRules
 from .names import Names
 from .tokens import SIZES, Cursor, Token
@@ -40,7 +41,7 @@ INEQUALITIES = (r"\neq", r"\ne", "<", ">", r"\le", r"\leq", r"\ge", r"\geq", r"\
 _ENDS = {r"\\", r"\end", r"\right", r"\cdot", r"\times"}
 
 
-class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
+class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
     """The grammar of expressions and chains; commands and function application are its mixins."""
 
     def __init__(self, text: str, names: Names, line: int = 1, column: int = 1, path: str = "<input>",
@@ -193,7 +194,10 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             if n == 0 or n == len(terms) - 1:
                 raise self.error(r"'\dots' needs a first and a last term around it")
             first, last = terms[n - 1], terms[n + 1]
-            summed = _as_sum(first, last, list(self.names.indices.values()))
+            written = {tok.text for tok in self.tokens}  # a letter the formula uses elsewhere would be captured
+            letters = [s for key, s in self.names.indices.items() if key not in written]
+            letters += [s for key, s in self.names.indices.items() if key in written]
+            summed = _as_sum(first, last, letters)
             if summed is None:
                 raise self.error(rf"cannot read '{first} + \dots + {last}' as a sum from 1 to K")
             terms[n - 1:n + 2] = [summed]
@@ -235,7 +239,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
         if self.at("-"):
             self.advance()
             return -self.factor()
-        if self.at(r"\sum"):
+        if self.at(r"\sum", r"\prod"):
             return self.summation()
         base = self.primary()
         if self.at("^"):
@@ -294,6 +298,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
                 self.advance()
                 upper = self.script()
         if var is None:
+            if start.text == r"\prod":
+                raise self.error(r"a '\prod' needs its index, as in \prod_{k=1}^K", start)
             return self.sum_without_index(start, upper)
         if lower is None or upper is None:
             if lower is None and upper is None and excluded is None:
@@ -301,6 +307,10 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             lower = 1 if lower is None else lower
             upper = K if upper is None else upper
         summand = self.term()
+        if start.text == r"\prod":
+            if excluded is not None:  # prod_{k != j} a_k: a_j left out is a_j^0
+                summand = summand ** (1 - sp.KroneckerDelta(var, excluded))
+            return sp.Product(summand, (var, lower, upper))
         if excluded is not None:
             summand = (1 - sp.KroneckerDelta(var, excluded)) * summand
         return sp.Sum(summand, (var, lower, upper))
@@ -364,6 +374,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
     def group(self) -> sp.Expr:
         if self._entry_follows():
             return self.vector_entry_group()
+        if self.tok.text in ("[", r"\lbrack", r"\llbracket") and self._iverson():
+            return self.indicator()  # [y = k]: Iverson's bracket, 1 when the condition holds
         opener = self.advance().text
         closer = "}" if opener == "{" else OPEN[opener]
         value = self.expression()
@@ -372,6 +384,13 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
             self.advance()
             return sp.Abs(value) if opener in ABSOLUTE else value
         raise self.error(f"expected '{closer}' to close '{opener}', found '{self.tok.text}'")
+
+    def _iverson(self) -> bool:
+        """[a = b] or [a \\neq b] with a and b single tokens: a condition, not a bracketed expression."""
+        texts = [t.text for t in self.tokens[self.pos:self.pos + 5]]
+        return len(texts) == 5 and texts[2] in ("=", r"\neq", r"\ne") and texts[4] in ("]", r"\rbrack", r"\rrbracket") \
+            and self.tokens[self.pos + 1].kind in ("letter", "num", "cmd") \
+            and self.tokens[self.pos + 3].kind in ("letter", "num", "cmd")
 
     def _entry_follows(self) -> bool:
         """A bracketed vector expression followed by a subscript: [\\sigma(\\mathbf a)]_i is its i-th entry."""
@@ -449,6 +468,10 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules):
     def index_value(self, tok: Token):
         if tok.kind == "num":
             return sp.Integer(int(tok.text))
+        if tok.text == self.names.label and self.at("_"):
+            self.advance()  # y_i in f_{y_i}: the correct class of example i; the example index is dropped
+            self.subscript_indices()
+            return self.index_symbol(tok)
         if tok.text == "K" or self.names.scalars.get(tok.text) == K:  # p_n: the last class when n classes
             return K
         return self.index_symbol(tok)

@@ -32,12 +32,19 @@ SOFTMAX_WORDS = {"softmax", "Softmax", "softargmax"}
 class NameRules:
     def read_name(self) -> sp.Expr | None:
         """The quantity a name at the cursor denotes, or None when no name of this derivation starts here."""
-        key = read_key(self.tokens, self.pos, self.names.words | set(FUNCTION_WORDS) | SOFTMAX_WORDS)
+        key = read_key(self.tokens, self.pos, self.names.words | set(FUNCTION_WORDS) | SOFTMAX_WORDS | {"diag"})
         if key is None or key.text == "e" and "e" not in self.names.known():
             return None
         tok = self.tok
         names = self.names
         text = key.text
+        if text == "diag" and "diag" not in names.known():
+            self.pos = key.end
+            return self.diagonal(tok)
+        if text == "I" and names.column_index is not None and "I" not in names.known() \
+                and self.peek(key.end - self.pos).text != "_":
+            self.pos = key.end  # the identity matrix in a matrix formula
+            return self.identity_matrix()
         if text in FUNCTION_WORDS and text not in names.known():
             self.pos = key.end
             return FUNCTION_WORDS[text](self.function_argument(tok.text if tok.kind == "cmd" else text))
@@ -47,6 +54,13 @@ class NameRules:
         if text in names.indexed:
             self.pos = key.end
             return self.indexed_name(key, tok)
+        if text in names.deltas and self.peek(key.end - self.pos).text == "_":
+            self.pos = key.end + 1  # I_{kj}: an entry of the identity matrix
+            indices = self.subscript_indices()
+            if len(indices) != 2:
+                raise self.error(f"'{text}' is the identity matrix; an entry takes two indices, got {len(indices)}",
+                                 tok)
+            return sp.KroneckerDelta(*indices)
         if text in names.indexed_abbreviations:
             self.pos = key.end
             return self.indexed_abbreviation(key, tok)
@@ -78,7 +92,10 @@ class NameRules:
                 raise self.error(f"'{key.text}' takes one index, got {len(index)}", tok)
             return self.applied(tok, base[index[0]])
         if key.vector or self.names.vector_index is not None and self.vector_context:
-            return self.applied(tok, base[self.vector_entry(key, tok)])  # \vec z is the vector, not an abbreviation
+            entry = self.vector_entry(key, tok)  # \vec z is the vector, not an abbreviation
+            if self.transposed():
+                entry = self.column_entry()
+            return self.applied(tok, base[entry])
         if key.text in self.names.abbreviations:
             return self.names.abbreviations[key.text]
         raise self.error(f"'{key.text}' is indexed; write {key.text}_k (or define the bare letter with let:)", tok)

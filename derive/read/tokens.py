@@ -42,10 +42,46 @@ def tokenize(text: str, line: int = 1, column: int = 1) -> list[Token]:
             if tok in _IGNORED:
                 continue
             tokens.append(Token(kind, tok, line + row, base_col + m.start()))
+    tokens = _without_spacing(tokens)
     last_line = line + len(lines) - 1
     last_col = (column if len(lines) == 1 else 1) + len(lines[-1])
     tokens.append(Token("end", "end of formula", last_line, last_col))
     return tokens
+
+
+#: spacing and invisible boxes that take an argument (\hspace{0.5in}, \phantom{x}, \kern3mu): read past
+_SPACING_WITH_ARGUMENT = {r"\hspace", r"\vspace", r"\phantom", r"\hphantom", r"\vphantom", r"\kern", r"\mkern",
+                          r"\mspace", r"\hskip", r"\mskip"}
+
+
+def _without_spacing(tokens: list[Token]) -> list[Token]:
+    out, n = [], 0
+    while n < len(tokens):
+        if tokens[n].text not in _SPACING_WITH_ARGUMENT:
+            out.append(tokens[n])
+            n += 1
+            continue
+        n += 1
+        if n < len(tokens) and tokens[n].text == "*":
+            n += 1
+        if n < len(tokens) and tokens[n].text == "{":
+            depth = 0
+            while n < len(tokens):
+                depth += tokens[n].text == "{"
+                depth -= tokens[n].text == "}"
+                n += 1
+                if depth == 0:
+                    break
+        else:  # \kern3mu, \hskip 2pt: a number and a unit
+            if n < len(tokens) and tokens[n].text == "-":
+                n += 1
+            if n < len(tokens) and tokens[n].kind == "num":
+                n += 1
+            while n < len(tokens) and tokens[n].kind == "letter" and len(out) and n < len(tokens):
+                n += 1
+                if n < len(tokens) and tokens[n - 1].column + 1 != tokens[n].column:
+                    break
+    return out
 
 
 #: sizing commands before delimiters: read past, they change nothing
