@@ -454,7 +454,7 @@ def search(lhs: sp.Expr, rhs: sp.Expr, assumed: frozenset, case: Case | None, se
     an expression cannot be evaluated at all (an unsupported construct).
     """
     rng = random.Random(seed)
-    left, right = compile_expr(lhs), compile_expr(rhs)
+    left, right = _cached(lhs), _cached(rhs)
     names = free_indices(lhs, rhs)
     constants = sorted({s.name for s in (lhs.atoms(Constant) | rhs.atoms(Constant))})
     checked, skipped = 0, Counter()
@@ -475,7 +475,7 @@ def search(lhs: sp.Expr, rhs: sp.Expr, assumed: frozenset, case: Case | None, se
                 point = Point(size, assignment, zs, ts, vs, shift,
                               tuple((name, round(rng.uniform(0.2, 3.0), 6)) for name in constants))
                 try:
-                    a, b = left(_Env(point)), right(_Env(point))
+                    a, b = left(point), right(point)
                 except (Undefined, ZeroDivisionError, OverflowError) as exc:
                     skipped[f"{_reason(exc)} (at K={size})" if size == 1 else _reason(exc)] += 1
                     continue
@@ -487,6 +487,41 @@ def search(lhs: sp.Expr, rhs: sp.Expr, assumed: frozenset, case: Case | None, se
                 if not agree(a, b):
                     return Search(Sample(point, a, b), checked, sum(skipped.values()), _most_common(skipped))
     return Search(None, checked, sum(skipped.values()), _most_common(skipped))
+
+
+#: values already computed: a derivation's steps are each compared with the next, and the assumption
+#: search repeats a comparison with other targets, so the same expression meets the same point often
+_VALUES: dict = {}
+_COMPILED: dict = {}
+_CACHE_LIMIT = 20000
+
+
+def _cached(expr: sp.Expr):
+    """expr as a function of a point, remembering its values (and its errors) per point."""
+    try:
+        closure = _COMPILED[expr]
+    except KeyError:
+        closure = _COMPILED.setdefault(expr, compile_expr(expr))
+    if len(_VALUES) > _CACHE_LIMIT or len(_COMPILED) > _CACHE_LIMIT:
+        _VALUES.clear()
+        _COMPILED.clear()
+
+    def at(point):
+        key = (expr, point.K, tuple(sorted(point.indices.items(), key=lambda kv: str(kv[0]))), point.z, point.t,
+               point.v, point.c, point.constants, mpmath.mp.dps)
+        try:
+            found = _VALUES[key]
+        except KeyError:
+            try:
+                found = (True, closure(_Env(point)))
+            except (Undefined, ZeroDivisionError, OverflowError) as exc:
+                found = (False, exc)
+            _VALUES[key] = found
+        if not found[0]:
+            raise found[1]
+        return found[1]
+
+    return at
 
 
 def _reason(exc: Exception) -> str:

@@ -440,11 +440,15 @@ def parse(text: str, path: str = "<input>") -> Derivation:
 
 
 def scope_findings(names: Names) -> list[Finding]:
-    """A finding for every term read as inside the sum before it (see Parser._extend_sums)."""
-    return [Finding("scope", f"line {line}, column {col}: index {var} is free in the term after the sum over {var}; "
-                    f"read as inside that sum (write \\left( \\right) around the summand if that is not meant)",
-                    line=line)
-            for line, col, var in dict.fromkeys(names.scope_notes)]
+    """A finding for every term read as inside the sum before it (see Parser._extend_sums), and for every
+    other reading the author should know about (a \\sum without an index, an e^a_k, a matrix entry)."""
+    out = [Finding("scope", f"line {line}, column {col}: index {var} is free in the term after the sum over {var}; "
+                   f"read as inside that sum (write \\left( \\right) around the summand if that is not meant)",
+                   line=line)
+           for line, col, var in dict.fromkeys(names.scope_notes)]
+    out += [Finding("notation", f"line {line}, column {col}: {what}", line=line)
+            for line, col, what in dict.fromkeys(names.notes)]
+    return out
 
 
 def _name(src: _Source, values: dict, path: str) -> str:

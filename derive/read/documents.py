@@ -85,14 +85,19 @@ def parse_document(text: str, path: str = "<document>") -> Document:
 # notation: inference, with the front matter's keys overriding it
 
 
+#: what a document's front matter may say (the rest is read from the document itself)
+DOCUMENT_KEYS = {"title", "indices", "range", "logits", "targets", "probabilities", "loss", "label", "assume",
+                 "constants", "let"}
+
+
 def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
     """(Names, display names for counterexamples, stated assumptions, findings about the notation)."""
     findings = list(inference.findings)
     values: dict[str, list] = {}
     for key, value, line, col in header:
-        if key not in files._KEYS:
-            raise src.error(f"unknown front matter key '{key}'; known keys: {', '.join(sorted(files._KEYS))}",
-                            line, col)
+        if key not in DOCUMENT_KEYS:
+            raise src.error(f"unknown front matter key '{key}'; a document's front matter may give "
+                            f"{', '.join(sorted(DOCUMENT_KEYS))}", line, col)
         values.setdefault(key, []).append((value, line, col))
     roles = dict(inference.roles)
     for role, key in (("logits", "logits"), ("targets", "targets"), ("probabilities", "probabilities"),
@@ -140,7 +145,8 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         findings.append(Finding("notation", f"\\gamma is used as an index (line {where}) but never introduced; read "
                                 "as the correct class (where the targets are one-hot, t_k = \\delta_{k\\gamma})",
                                 line=where))
-    constants = {key: Constant(key.lstrip("\\")) for key in inference.constants
+    declared = [x.strip() for value, _, _ in values.get("constants", []) for x in value.split(",") if x.strip()]
+    constants = {key: Constant(key.lstrip("\\")) for key in [*declared, *inference.constants]
                  if key not in taken and key not in indices}
     names = Names(indexed=indexed, scalars=scalars, indices=indices, functions=functions, constants=constants,
                   words=frozenset(inference.words), default_range=True,
@@ -164,6 +170,12 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         else:
             parameter = index(abbreviation.index.lstrip("\\"))
             names.indexed_abbreviations[abbreviation.key] = (parameter, body)
+    for value, line, col in values.get("let", []):  # let: \Sigma = \sum_k e^{a_k}
+        if "=" not in value:
+            raise src.error("let: needs 'name = expression'", line, col)
+        name, after = value.split("=", 1)
+        body_col = col + value.index("=") + 1 + (len(after) - len(after.lstrip()))
+        names.abbreviations[name.strip()] = guarded_formula(src, after.strip(), names, line, body_col)
     findings += _own_definitions(src, inference, names, roles)
     for key, value in constants.items():
         findings.append(Finding("notation", f"'{key}' is read as a positive constant (it is not an index, "
@@ -288,7 +300,7 @@ class _Builder:
         self.done: list[_Open] = []
         self.current: _Open | None = None
         self.case: Case | None = None
-        self.heading = ""
+        self.heading = self.values["title"][0][0] if "title" in self.values else ""
         self.fresh = False  # prose asked for a new derivation of the same start
 
     # -- fragments --------------------------------------------------------------------------------

@@ -117,9 +117,8 @@ class MatrixRules:
             if first is None:
                 raise self.error("a vector written out needs its first entry", begin)
             template = _generalize(first, {1: r})
-            self._check_cells(template, [(labels[n], None, cell) for n, cell in enumerate(cells) if cell is not _GAP],
-                              {1: r}, begin)
-            return template
+            return self._with_exceptions(
+                template, [(labels[n], None, cell) for n, cell in enumerate(cells) if cell is not _GAP], begin)
         if r is None or c is None:
             raise self.error("a matrix written out can only stand in a formula read entry by entry", begin)
         if any(len(row) != width for row in rows):
@@ -135,17 +134,25 @@ class MatrixRules:
         off = _generalize(by_position[(1, 2)], {1: r, 2: c})
         template = off if _same(off.xreplace({c: r}), diagonal) else \
             sp.KroneckerDelta(r, c) * diagonal + (1 - sp.KroneckerDelta(r, c)) * off
-        self._check_cells(template, cells, {1: r, 2: c}, begin)
-        return template
+        return self._with_exceptions(template, cells, begin)
 
-    def _check_cells(self, template, cells, _mapping, begin) -> None:
+    def _with_exceptions(self, template, cells, begin) -> sp.Expr:
+        """The template, with each written entry that does not follow it put in as written (an author's
+        slip in one entry is then refuted at that entry, not hidden by the pattern)."""
         r, c = self.names.vector_index, self.names.column_index
+        out = template
         for row, column, cell in cells:
             values = {r: row} if column is None else {r: row, c: column}
-            if not _same(template.xreplace(values), cell):
-                where = f"{row}" if column is None else f"({row}, {column})"
-                raise self.error(f"entry {where} of this matrix does not follow the pattern of the first entries; "
-                                 "write it entry by entry (with indices) instead", begin)
+            expected = template.xreplace(values)
+            if _same(expected, cell):
+                continue
+            where = f"{row}" if column is None else f"({row}, {column})"
+            self.names.notes.append((begin.line, begin.column, f"entry {where} of the matrix does not follow the "
+                                     "pattern of the first entries; it is read as written"))
+            at = sp.KroneckerDelta(r, row) if column is None else \
+                sp.KroneckerDelta(r, row) * sp.KroneckerDelta(c, column)
+            out = out + at * (cell - expected)
+        return out
 
 
 def _labels(cells: list) -> list:
