@@ -105,6 +105,8 @@ class ArgumentRules:
         if key is not None and key.end == len(item) and key.text not in self.names.known() \
                 and key.text not in ("e", "d"):
             return _PARAMETER  # a name the derivation does not use otherwise: a parameter (theta, W)
+        if key is not None and key.text in self.names.functions and key.end == len(item):
+            return self.names.functions[key.text]  # H(\mathbf y, \mathbf s) with s(\cdot) the softmax
         if key is None or key.text not in self.names.indexed:
             return None
         rest = item[key.end:]

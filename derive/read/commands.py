@@ -34,6 +34,8 @@ class CommandRules:
             return fn(self.function_argument(text))
         if text in (r"\boxed", r"\vec", r"\mathbf", r"\bm", r"\boldsymbol"):
             self.advance()
+            if text != r"\boxed" and self._ones_vector():
+                return sp.Integer(1)  # \mathbf 1: the vector of ones, read entrywise
             if text == r"\mathbf" and self.at("{") and self.peek().text == "1":
                 return self.indicator_after_command()
             if text == r"\vec" or text in (r"\mathbf", r"\bm", r"\boldsymbol"):
@@ -109,7 +111,8 @@ class CommandRules:
 
     def fraction(self) -> sp.Expr:
         self.advance()
-        if self.at("{") and self.peek().text == r"\partial":
+        if self.at("{") and (self.peek().text == r"\partial" or self.peek().text == "-"
+                             and self.peek(2).text == r"\partial"):
             return self.partial()
         if self.at("{") and self.peek().text == "d" and "d" not in self.names.scalars and self._is_leibniz():
             return self.partial(marker="d")
@@ -248,6 +251,19 @@ class CommandRules:
         if tok.text not in self.names.indexed:
             raise self.error(f"'{tok.text}' is not an indexed name", tok)
         return self.names.indexed[tok.text][self.names.vector_index]
+
+    def _ones_vector(self) -> bool:
+        """\\mathbf 1 or \\mathbf{1} not followed by a condition: the vector of ones (consumed)."""
+        if self.at("1"):
+            after = 1
+        elif self.at("{") and self.peek().text == "1" and self.peek(2).text == "}":
+            after = 3
+        else:
+            return False
+        if self.peek(after).text in ("(", "[", "_", r"\{", r"\left") or self.names.vector_index is None:
+            return False
+        self.pos += after
+        return True
 
     def indicator_after_command(self) -> sp.Expr:
         self.expect("{")

@@ -222,7 +222,11 @@ def _names(src: _Source, header) -> tuple[Names, dict]:
 def _chain(src: _Source, text: str, names: Names, line: int, col: int) -> tuple[list, list]:
     """The parts of a chain a = b = ... and their (first token, token after) spans."""
     parser = Parser(text, names, line=line, column=col, path=src.path, source_lines=src.lines)
-    return guarded(parser, parser.chain), parser.spans
+    parts = guarded(parser, parser.chain)
+    if parser.inequality:
+        raise parser.error("this formula states an inequality (\\neq, <, \\le, ...); a step must be an "
+                           "equality, which the checker decides", parser.tokens[0])
+    return parts, parser.spans
 
 
 def _formula(src, text, names, line, col) -> sp.Expr:

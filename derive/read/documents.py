@@ -41,16 +41,21 @@ from .latex import Parser, guarded
 from .matrices import is_matrix_formula
 from .slips import index_slips
 from .names import Names
+from .keys import read_key
 from .tokens import Token, tokenize
 
 #: prose that ends a case split ("Putting those together", "in both cases", "using the Kronecker delta")
-_COMBINE = re.compile(r"putting (?:those|these|them|it|everything) together|combin|in (?:both|all) cases|"
-                      r"summari[sz]e|in summary|to sum up|all together|altogether|"
-                      r"kronecker delta|together,? we|so the derivative .{0,40} is|in general", re.IGNORECASE)
+_COMBINE = re.compile(r"combin|in (?:both|all|either) cases|summari[sz]e|in summary|"
+                      r"to sum up|kronecker delta|so the derivative .{0,40} is|in general", re.IGNORECASE)
+#: prose naming a class other than the correct one, just before its letter: "for an incorrect class $j$"
+_OTHER_CLASS = re.compile(r"\b(?:incorrect|wrong|other|non-?target|non-?label|false) class(?:es)?\s*$", re.IGNORECASE)
+#: prose that may combine the cases, or only the pieces of one case: combines when both cases were derived
+_TOGETHER = re.compile(r"putting (?:those|these|them|it|everything) together|all together|altogether|"
+                       r"together,? we", re.IGNORECASE)
 #: prose that begins another derivation of the same thing
 _ANOTHER = re.compile(r"\balternative(?:ly)?\b|\banother (?:way|route|derivation|approach)\b|"
                       r"\bsecond (?:way|route|derivation)\b", re.IGNORECASE)
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*)$|\\(?:sub)*section\*?\{([^}]*)\}", re.MULTILINE)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(\S.*)$|\\(?:sub)*section\*?\{([^}]*)\}", re.MULTILINE)
 #: a probability written in words of probability theory, P(l = k | x), Pr(...): a statement not checked
 _PROBABILITY = re.compile(r"(?:^|[^A-Za-z\\])(?:P|\\Pr|\\mathbb\{P\}|\\mathrm\{P\})\s*\\?(?:left)?\(")
 
@@ -259,6 +264,41 @@ def guarded_formula(src, text: str, names: Names, line: int, column: int) -> sp.
 # the walk through the document
 
 
+def _lists_a_vector(tokens: list[Token]) -> bool:
+    """'\\mathbf x = \\begin{bmatrix} x_1 ... x_n \\end{bmatrix}' (or (x_1, \\dots, x_n)): a vector's entries named."""
+    texts = [t.text for t in tokens]
+    if "=" not in texts:
+        return False
+    left, right = tokens[:texts.index("=")], texts[texts.index("=") + 1:]
+    if right.count("=") and all(r"\begin" in part[:3] for part in _split_at(right, "=")):
+        right = right[:right.index("=")]  # y = [y_1 ... y_n] = [0 ... 1 ... 0]
+    key = read_key(left, 0) if left else None
+    if key is None or not key.vector:
+        return False
+    rest = [x for x in texts[key.end:texts.index("=")] if x != "&"]
+    if rest and not (rest[0] == "(" and rest[-1] == ")"):  # \mathbf s(\mathbf x) = [...]
+        return False
+    right = [x for x in right if x != "&"]
+    return bool(right) and (right[0] == r"\begin" and "matrix" in "".join(right[:12]) or right[0] in ("(", r"\left")
+                            and any(x in (r"\dots", r"\ldots", r"\cdots") for x in right))
+
+
+def _bound(expr) -> set:
+    """The indices bound by sums in expr."""
+    return {limit[0] for node in sp.preorder_traversal(expr) if isinstance(node, (sp.Sum, sp.Product))
+            for limit in node.limits}
+
+
+def _split_at(texts: list[str], separator: str) -> list[list[str]]:
+    out = [[]]
+    for text in texts:
+        if text == separator:
+            out.append([])
+        elif text not in ("&", r"\\"):
+            out[-1].append(text)
+    return out
+
+
 def _misindexed_softmax(left, right) -> sp.Symbol | None:
     """The index of right when left is a probability y_j and right the softmax in another index.
 
@@ -302,6 +342,8 @@ class _Builder:
         self.case: Case | None = None
         self.heading = self.values["title"][0][0] if "title" in self.values else ""
         self.fresh = False  # prose asked for a new derivation of the same start
+        self.last_derivative = None  # the latest derivative a derivation started from (what a prime refers to)
+        self.last_prose = ""
 
     # -- fragments --------------------------------------------------------------------------------
     def feed(self, fragment) -> None:
@@ -313,18 +355,49 @@ class _Builder:
             self.display(fragment)
 
     def prose(self, fragment) -> None:
+        self.last_prose = fragment.text
         for match in _HEADING.finditer(fragment.text):
             self.close()
             self.heading = (match.group(1) or match.group(2) or "").strip()
+            line = fragment.line + fragment.text[:match.start()].count("\n")
+            raw = _HEADING.search(self.src.lines[line - 1]) if 0 < line <= len(self.src.lines) else None
+            if raw is not None:  # the heading with its inline math, as written ("Derivative of $p_j$")
+                self.heading = (raw.group(1) or raw.group(2) or "").strip()
             self.case = None
         text = " ".join(fragment.text.split())
-        if _COMBINE.search(text):
+        if _COMBINE.search(text) or _TOGETHER.search(text) and self.both_cases_derived():
             self.case = None
         if _ANOTHER.search(text):
             self.fresh = True
 
+    def after_unreadable_row(self, fragment, formula: list[Token], case, error) -> None:
+        """An aligned chain with a row that cannot be read: the rows after it are still a chain of their own
+        (each checked against the row before it, never against a row before the unreadable one)."""
+        for n, tok in enumerate(formula):
+            if tok.text != r"\\" or (tok.line, tok.column) <= (error.line, error.column):
+                continue
+            rest = formula[n + 1:]
+            while rest and rest[0].text == "&":
+                rest = rest[1:]
+            if len(rest) > 1 and rest[0].text == "=" and any(t.text == "=" for t in rest[1:]):
+                self.close()
+                self.formula(fragment, rest[1:], case)
+            return
+
+    def both_cases_derived(self) -> bool:
+        """The derivation being read has steps in a case and in its complement (j = k, then j != k)."""
+        if self.current is None:
+            return False
+        cases = {step.case for step in self.current.steps if step.case is not None}
+        return any(a.equal != b.equal and {a.left, a.right} == {b.left, b.right} for a in cases for b in cases)
+
     def inline(self, fragment) -> None:
         tokens = [t for t in tokenize(fragment.text, fragment.line, fragment.column) if t.kind != "end"]
+        label = self.names.indices.get(self.display_names.get("index gamma", ""))
+        if len(tokens) == 1 and label is not None and tokens[0].text in self.names.indices \
+                and _OTHER_CLASS.search(self.last_prose):
+            self.case = Case(self.names.indices[tokens[0].text], label, False)  # "for an incorrect class $j$"
+            return
         stripped = tokens[2:-1] if len(tokens) > 3 and tokens[0].text == r"\boxed" else tokens
         case = _case_of(stripped, self.names)
         if case is not None:
@@ -342,6 +415,8 @@ class _Builder:
             if formula_position(formula) in self.inference.definitions:
                 self.definition(fragment, formula)
                 continue
+            if _lists_a_vector(formula):
+                continue  # \mathbf x = [x_1 ... x_n]: notation, what the vector's entries are called
             case = self.case
             if label is not None:
                 try:
@@ -367,6 +442,8 @@ class _Builder:
             self.findings.append(_probability_finding(text, line))
             return None
         parser = Parser(text, self.names, line=line, column=column, path=self.path, source_lines=self.src.lines)
+        self.names.prime_variable = self.current.start if self.current is not None and isinstance(
+            self.current.start, sp.Derivative) else self.last_derivative
         matrix = is_matrix_formula(formula) and self.names.vector_index is not None
         if matrix:
             self.names.column_index = self.column_index()
@@ -378,7 +455,32 @@ class _Builder:
             return None
         finally:
             self.names.column_index = None
-        if matrix:
+        row_index = self.names.vector_index
+        if matrix and parts and parts[0] is not None and row_index not in free_indices(parts[0]) \
+                and self.column_index() not in free_indices(parts[0]):
+            # H = -\mathbf y \log \mathbf s^T: a scalar, so the product of a row and a column is their dot product
+            parser = Parser(text, self.names, line=line, column=column, path=self.path, source_lines=self.src.lines)
+            try:
+                parts = guarded(parser, parser.chain)
+            except ParseError as exc:
+                if not quiet:
+                    self.errors.append(exc)
+                return None
+            parts = [p if p is None or row_index not in free_indices(p) else sp.Sum(p, (row_index, 1, K))
+                     for p in parts]
+            self.findings.append(Finding(
+                "notation", f"line {line}: a scalar written with vectors; u v^T and u^T v are read as the dot "
+                f"product \\sum_{self.letter(row_index)} u_{self.letter(row_index)} v_{self.letter(row_index)}",
+                line=line))
+        elif matrix and len({frozenset(set(free_indices(p)) & {row_index, self.column_index()})
+                             for p in parts if p is not None}) > 1:
+            # \nabla_x H = \nabla_s H J: a vector times a matrix (a sum over the inner index), not entrywise
+            if not quiet:
+                self.errors.append(parser.error(
+                    "this formula multiplies a vector and a matrix; it is not read entry by entry (write the "
+                    "entries with indices and the sum over the inner index)", formula[0]))
+            return None
+        elif matrix:
             row, column = self.letter(self.names.vector_index), self.letter(self.column_index())
             self.findings.append(Finding(
                 "notation", f"line {line} is a matrix equation, read entry by entry: entry ({row}, {column}) of "
@@ -386,12 +488,21 @@ class _Builder:
                 f"u_{row} v_{column}, diag(u) is u_{row} on the diagonal", line=line))
         texts = [self.src.cut(a, b) for a, b in parser.spans]
         self.part_lines = [a.line for a, _ in parser.spans]
+        if parser.inequality and len(parser.relations) == len(parts) - 1:
+            # a = b \neq 0: the equalities before the first inequality are claims; the inequality is not decided
+            keep = parser.relations.index(next(r for r in parser.relations if r != "=")) + 1
+            self.findings.append(Finding("structure", f"line {line}: '{texts[keep] if keep < len(texts) else ''}' "
+                                         "states an inequality; inequalities are not checked", line=line))
+            parts, texts, self.part_lines = parts[:keep], texts[:keep], self.part_lines[:keep]
         self.findings += [f for f in index_slips(parts, line, self.letter) if f not in self.findings]
         return parts, texts
 
     def formula(self, fragment, formula: list[Token], case: Case | None) -> None:
+        errors_before = len(self.errors)
         parsed = self.parse(fragment, formula)
         if parsed is None:
+            if len(self.errors) > errors_before:
+                self.after_unreadable_row(fragment, formula, case, self.errors[-1])
             return
         parts, texts = parsed
         line = self.part_lines[1:] if len(self.part_lines) == len(parts) else formula[0].line
@@ -422,6 +533,9 @@ class _Builder:
             return
         if self.current is not None and not self.fresh:
             restated = self.restates(first, case)
+            if restated and any(symbol in p.free_symbols | _bound(p) for p in parts[1:] if p is not None
+                                for symbol in restated.values()):
+                restated = None  # renaming i to j would capture a j the formula already uses: a new derivation
             if restated is not None:
                 self.add_steps([_rename(p, restated) for p in parts[1:]], self.joined(texts), case, line,
                                restates=True, lemma=None)
@@ -430,8 +544,15 @@ class _Builder:
                 self.add_steps(parts[1:], self.joined(texts), case, line, restates=False, lemma=first)
                 return
         self.close()
+        if self.case is not None and not {self.case.left, self.case.right} <= set(
+                free_indices(*[p for p in parts if p is not None])):
+            if case == self.case:  # a derivation about other indices: the case split is over
+                case = None
+            self.case = None
         self.fresh = False
         self.current = _Open(self.heading or "", first, texts[0])
+        if isinstance(first, sp.Derivative):
+            self.last_derivative = first
         self.current.chain = first
         self.add_steps(parts[1:], self.joined(texts), case, line, restates=True, lemma=None)
 
@@ -492,7 +613,6 @@ class _Builder:
         if self.current is not None and self.current.steps:
             self.done.append(self.current)
         self.current = None
-        self.case = None
 
     def finish(self, digest: str) -> Document:
         self.close()

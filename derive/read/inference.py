@@ -616,12 +616,15 @@ def _identities(result: Inference, tokenized, words) -> None:
 
 
 def _constants(result: Inference, tokenized, words) -> None:
-    """Capital or Greek letters, never subscripted, that nothing else explains: constants of the derivation."""
+    """Capital or Greek letters, never subscripted, that nothing else explains: constants of the derivation;
+    and lowercase letters that are never subscripted anywhere (the c of s(\\mathbf x + c))."""
     explained = set(result.roles.values()).union(*result.aliases.values()) | set(result.indices)
     explained |= {a.key for a in result.abbreviations}
     explained |= set(result.functions) | result.identities
     explained |= {r"\partial", r"\delta", r"\sum", r"\prod", r"\infty", r"\pi", r"\nabla"}
-    candidates = Counter()
+    candidates, lowercase, subscripted_letters = Counter(), Counter(), set()
+    for _, tokens in tokenized:
+        subscripted_letters |= {tokens[n].text for n in range(len(tokens) - 1) if tokens[n + 1].text == "_"}
     for _, tokens in tokenized:
         hidden = set()  # tokens inside \text{...}, \mathbb{...}: prose and number sets, not names
         for n, tok in enumerate(tokens):
@@ -649,8 +652,15 @@ def _constants(result: Inference, tokenized, words) -> None:
                 continue  # P(l = k | x) is an unknown function, not a constant
             if (len(key.text) == 1 and key.text.isupper()) or key.text in GREEK:
                 candidates[key.text] += 1
+            elif len(key.text) == 1 and key.text.islower() and key.text not in _SPECIAL and not key.vector:
+                differentiated = n >= 1 and tokens[n - 1].text in (r"\partial", "d")
+                if not differentiated:
+                    lowercase[key.text] += 1  # the c of s(x + c): a shift, a scale
     for name, _ in candidates.most_common():
         result.constants.append(name)
+    for name, _ in lowercase.most_common():
+        if name not in subscripted_letters:
+            result.constants.append(name)
 
 
 def _formula_label(result: Inference, tokenized) -> None:

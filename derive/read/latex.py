@@ -26,6 +26,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..notation import K, free_indices
+from ..notation import z as LOGITS
 from .arguments import ArgumentRules
 from .commands import ABSOLUTE, OPEN, CommandRules
 from .matrices import MatrixRules
@@ -54,6 +55,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         self.vector_context = False
         #: the chain states an inequality (\neq, <, \le ...): read, but not a claim the checker decides
         self.inequality = False
+        #: the relation before each part after the first ('=', '\\neq', '<', ...)
+        self.relations: list[str] = []
         #: the parts of the chain read so far (a sum written without its index must not bind one of theirs)
         self.parts_so_far: list = []
 
@@ -83,7 +86,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             self.advance()
         if self.at(*INEQUALITIES):  # "\neq 0" continuing a chain: an inequality, not checked
             self.inequality = True
-            self.advance()
+            self.relations.append(self.advance().text)
             parts.append(None)
             parts.append(self.expression())
             self.spans += [(self.tok, self.tok), (self.tok, self.tok)]
@@ -102,6 +105,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
                 self.advance()
             if self.at("="):
                 start = self.advance()
+                self.relations.append("=")
                 while self.at("&"):
                     self.advance()
                 parts.append(self.expression())
@@ -109,6 +113,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
                 continue
             if self.at(*INEQUALITIES):
                 start = self.advance()
+                self.relations.append(start.text)
                 self.inequality = True
                 parts.append(self.expression())
                 self.spans.append((start, self.tok))
@@ -169,10 +174,12 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         reader is told and can add \\left( \\right) if that is not what is meant.
         """
         out, n = [], 0
+        # an index free in the chain before (the j of d/dx_j) is that free index after the sum, not the sum's
+        free_before = set(free_indices(*[p for p in self.parts_so_far if p is not None]))
         while n < len(terms):
             term = terms[n]
             sign, core = (-1, -term) if isinstance(term, sp.Mul) and term.could_extract_minus_sign() else (1, term)
-            if isinstance(core, sp.Sum) and len(core.limits) == 1:
+            if isinstance(core, sp.Sum) and len(core.limits) == 1 and core.limits[0][0] not in free_before:
                 var = core.limits[0][0]
                 body, m = core.function, n + 1
                 while m < len(terms) and terms[m] is not _DOTS and var in terms[m].free_symbols:
@@ -193,14 +200,23 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             n = terms.index(_DOTS)
             if n == 0 or n == len(terms) - 1:
                 raise self.error(r"'\dots' needs a first and a last term around it")
-            first, last = terms[n - 1], terms[n + 1]
+            last = terms[n + 1]
             written = {tok.text for tok in self.tokens}  # a letter the formula uses elsewhere would be captured
             letters = [s for key, s in self.names.indices.items() if key not in written]
             letters += [s for key, s in self.names.indices.items() if key in written]
-            summed = _as_sum(first, last, letters)
-            if summed is None:
-                raise self.error(rf"cannot read '{first} + \dots + {last}' as a sum from 1 to K")
-            terms[n - 1:n + 2] = [summed]
+            # f(1) + f(2) + ... + f(K): the longest run of written terms before the dots that starts at f(1)
+            for run in range(n, 0, -1):
+                written_terms = terms[n - run:n]
+                if _DOTS in written_terms:
+                    continue
+                summed = _as_sum(written_terms[0], last, letters)
+                if summed is not None and all(
+                        summed.function.xreplace({summed.limits[0][0]: q + 1}) == term
+                        for q, term in enumerate(written_terms)):
+                    terms[n - run:n + 2] = [summed]
+                    break
+            else:
+                raise self.error(rf"cannot read '{terms[n - 1]} + \dots + {last}' as a sum from 1 to K")
         return sp.Add(*terms)
 
     def term(self) -> sp.Expr:
@@ -230,8 +246,12 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         if tok.text in SIZES:
             # \Bigg) closes a group: a sizing command starts a factor only before an opening delimiter
             return self.peek().text in ("(", "[", r"\{", "|", r"\langle", r"\lvert")
+        if tok.text in (r"\text", r"\textrm", r"\mbox"):  # \text{diag}(...) is a factor; \text{ if } is not
+            close = next((n for n in range(self.pos + 1, min(self.pos + 20, len(self.tokens)))
+                          if self.tokens[n].text == "}"), None)
+            return close is not None and self.tokens[min(close + 1, len(self.tokens) - 1)].text in ("(", r"\left")
         if tok.kind == "cmd":
-            return tok.text not in {r"\right", r"\end", r"\\", r"\cdot", r"\times", r"\neq", r"\ne", r"\text"} \
+            return tok.text not in {r"\right", r"\end", r"\\", r"\cdot", r"\times", r"\neq", r"\ne"} \
                 and tok.text not in {r"\rbrack", r"\rangle", r"\}"}
         return tok.text in ("(", "[", "{")
 
@@ -240,8 +260,18 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             self.advance()
             return -self.factor()
         if self.at(r"\sum", r"\prod"):
-            return self.summation()
+            summed = self.summation()
+            while self.at("'"):  # \sum': the derivative of the partition sum
+                prime = self.advance()
+                summed = sp.Derivative(summed, self.prime_variable(prime))
+            if self.at("^") and not summed.free_symbols - {K}:  # \sum'^2
+                self.advance()
+                summed = summed ** self.exponent_of(summed)
+            return summed
         base = self.primary()
+        while self.at("'"):  # e_j': the derivative with respect to the variable this derivation differentiates by
+            prime = self.advance()
+            base = sp.Derivative(base, self.prime_variable(prime))
         if self.at("^"):
             self.advance()
             exponent = self.exponent_of(base)
@@ -301,6 +331,12 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             if start.text == r"\prod":
                 raise self.error(r"a '\prod' needs its index, as in \prod_{k=1}^K", start)
             return self.sum_without_index(start, upper)
+        if start.text == r"\sum" and (not (self.starts_factor() or self.at("-", r"\sum")) or self.at("'")):
+            from ..notation import z as logits  # \sum_k with nothing after it: the partition sum, named by its index
+
+            self.names.notes.append((start.line, start.column, f"a \\sum_{{{var}}} with nothing to sum is read as "
+                                     f"the partition sum \\sum_{{{var}}} e^{{z_{var}}}"))
+            return sp.Sum(sp.exp(logits[var]), (var, 1 if lower is None else lower, K if upper is None else upper))
         if lower is None or upper is None:
             if lower is None and upper is None and excluded is None:
                 self.names.unranged_sums.append((start.line, start.column, str(var)))
@@ -329,7 +365,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             bound = sp.Symbol("n_s", integer=True, positive=True)
             self.names.notes.append((start.line, start.column, r"a \sum with nothing to sum is read as the "
                                      r"partition sum \sum_i e^{z_i}"))
-            return sp.Sum(sp.exp(logits[bound]), (bound, 1, K))
+            partition = sp.Sum(sp.exp(logits[bound]), (bound, 1, K))
+            return partition if upper is None else partition ** upper  # \sum^2: the partition sum squared
         summand = self.term()
         seen = set(free_indices(*[p for p in self.parts_so_far if p is not None]))
         candidates = sorted((s for s in summand.free_symbols if s.is_integer and s != K), key=str)
@@ -424,6 +461,12 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         letter = tok.text
         if letter == "e" and letter not in self.names.indexed and self.at("^"):
             return sp.E
+        if letter == "e" and self.at("_") and "e" not in self.names.known() and self.logits() is not None:
+            self.advance()  # e_j: shorthand for e^{x_j}
+            (entry,) = self.subscript_indices()[:1]
+            self.names.notes.append((tok.line, tok.column, "e with a subscript (e_j) is read as e^{x_j}, the "
+                                     "exponential of a logit"))
+            return sp.exp(self.logits()[entry])
         if letter in self.names.indexed:
             if not self.at("_"):
                 if letter in self.names.abbreviations:
@@ -481,9 +524,29 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             return self.names.indices[tok.text]
         raise self.error(f"'{tok.text}' is not an index; declared indices: {', '.join(self.names.indices)}", tok)
 
+    def prime_variable(self, prime: Token):
+        """The variable a prime differentiates by: the one of the derivative this formula or its derivation
+        starts from (d/dx_i); recorded as a note."""
+        starts = [p for p in self.parts_so_far[:1] if isinstance(p, sp.Derivative)]
+        if not starts and isinstance(self.names.prime_variable, sp.Derivative):
+            starts = [self.names.prime_variable]
+        variables = [v for v, _ in starts[0].variable_count] if starts else []
+        if len(variables) != 1:
+            raise self.error("a prime (f') needs the variable it differentiates by; write \\frac{\\partial f}"
+                             "{\\partial x} instead", prime)
+        self.names.notes.append((prime.line, prime.column, f"a prime is read as the derivative with respect to "
+                                 f"{variables[0]}, the variable this derivation differentiates by"))
+        return variables[0]
+
+    def logits(self):
+        """The logits' indexed base, when the derivation names them."""
+        return next((base for base in self.names.indexed.values() if base == LOGITS), None)
+
     def name(self, tok: Token) -> sp.Expr:
         if tok.text in self.names.scalars:
             return self.applied(tok, self.names.scalars[tok.text])
+        if tok.text in self.names.constants:  # e^c: a constant as a one-token script
+            return self.names.constants[tok.text]
         if tok.text in self.names.indices:
             return self.names.indices[tok.text]
         raise self.error(f"unknown name '{tok.text}'; this derivation defines {', '.join(self.names.known())}", tok)

@@ -65,6 +65,43 @@ class MatrixRules:
             self.vector_context = saved
         return sp.KroneckerDelta(self.names.vector_index, self.names.column_index) * inside
 
+    def jacobian(self, tok) -> sp.Expr:
+        """J_{\\mathbf x}(\\mathbf s) (or J_{\\mathbf s}(\\mathbf x)): the Jacobian of the probabilities with
+        respect to the logits, whichever order the author writes them in; entry (r, c) = ds_r / dx_c."""
+        from ..notation import d, y as probabilities, z as logits
+
+        if self.names.column_index is None or self.names.vector_index is None:
+            raise self.error("a Jacobian J is a matrix; it can only stand in a formula read entry by entry", tok)
+        self.expect("_")
+        below = self._jacobian_vector()
+        self.skip_sizing()
+        if not self.at("("):
+            raise self.error("write the Jacobian as J_{x}(s): with respect to x, of s", tok)
+        self.advance()
+        inside = self._jacobian_vector()
+        self.skip_sizing()
+        self.expect(")")
+        if {below, inside} != {logits, probabilities}:
+            raise self.error("a Jacobian J_{x}(s) here relates the logits and the probabilities", tok)
+        r, c = self.names.vector_index, self.names.column_index
+        return d(probabilities[r], logits[c])
+
+    def _jacobian_vector(self):
+        braced = self.at("{")
+        if braced:
+            self.advance()
+        key = read_key(self.tokens, self.pos, self.names.words)
+        if key is None:
+            raise self.error("expected a vector such as \\mathbf x")
+        self.pos = key.end
+        if braced:
+            self.expect("}")
+        if key.text in self.names.functions:
+            return self.names.functions[key.text]
+        if key.text in self.names.indexed:
+            return self.names.indexed[key.text]
+        raise self.error(f"'{key.text}' is not a vector of this derivation")
+
     def identity_matrix(self) -> sp.Expr:
         return sp.KroneckerDelta(self.names.vector_index, self.names.column_index)
 
@@ -80,6 +117,9 @@ class MatrixRules:
                 break
             if self.tok.text in ELLIPSES:
                 self.advance()
+                rows[-1].append(_GAP)
+            elif [t.text for t in self.tokens[self.pos:self.pos + 3]] == [".", ".", "."]:
+                self.pos += 3  # ... typed as full stops
                 rows[-1].append(_GAP)
             elif self.at("&") or self.at(r"\\"):
                 rows[-1].append(None)  # an empty cell
@@ -112,38 +152,47 @@ class MatrixRules:
             cells = [row[0] for row in rows] if width == 1 else rows[0]
             if r is None:
                 raise self.error("a vector written out can only stand in a formula read entry by entry", begin)
-            labels = _labels(cells)
-            first = _first_explicit(cells, labels, 1)
+            base = _base(cells[0])
+            labels = _labels(cells, base)
+            first = _first_explicit(cells, labels, base)
             if first is None:
                 raise self.error("a vector written out needs its first entry", begin)
-            template = _generalize(first, {1: r})
+            template = _generalize(first, {base: r})
             return self._with_exceptions(
                 template, [(labels[n], None, cell) for n, cell in enumerate(cells) if cell is not _GAP], begin)
         if r is None or c is None:
             raise self.error("a matrix written out can only stand in a formula read entry by entry", begin)
         if any(len(row) != width for row in rows):
             raise self.error("the rows of this matrix have different numbers of entries", begin)
-        row_labels = _labels([_GAP if all(cell is _GAP for cell in row) else 0 for row in rows])
-        column_labels = _labels([_GAP if all(row[n] is _GAP for row in rows) else 0 for n in range(width)])
-        cells = [(row_labels[a], column_labels[b], rows[a][b]) for a in range(len(rows)) for b in range(width)
+        base = _base(rows[0][0])
+        row_labels = _labels([_GAP if all(cell is _GAP for cell in row) else 0 for row in rows], base)
+        column_labels = _labels([_GAP if all(row[n] is _GAP for row in rows) else 0 for n in range(width)], base)
+        cells = [(row_labels[a], column_labels[b], rows[a][b], a == b) for a in range(len(rows)) for b in range(width)
                  if rows[a][b] is not _GAP and row_labels[a] is not None and column_labels[b] is not None]
-        by_position = {(a, b): cell for a, b, cell in cells}
-        if (1, 1) not in by_position or (1, 2) not in by_position:
-            raise self.error("a matrix written out needs its entries (1, 1) and (1, 2) to show the pattern", begin)
-        diagonal = _generalize(by_position[(1, 1)], {1: r})
-        off = _generalize(by_position[(1, 2)], {1: r, 2: c})
+        by_position = {(a, b): cell for a, b, cell, _ in cells}
+        if (base, base) not in by_position or (base, base + 1) not in by_position:
+            raise self.error("a matrix written out needs its first two entries to show the pattern", begin)
+        if base == 0:
+            self.names.notes.append((begin.line, begin.column, "the matrix numbers its entries from 0; entry "
+                                     "(r, c) is read with the derivation's indices for the 0-based r and c"))
+        diagonal = _generalize(by_position[(base, base)], {base: r})
+        off = _generalize(by_position[(base, base + 1)], {base: r, base + 1: c})
         template = off if _same(off.xreplace({c: r}), diagonal) else \
             sp.KroneckerDelta(r, c) * diagonal + (1 - sp.KroneckerDelta(r, c)) * off
-        return self._with_exceptions(template, cells, begin)
+        return self._with_exceptions(template, cells, begin, diagonal, off)
 
-    def _with_exceptions(self, template, cells, begin) -> sp.Expr:
+    def _with_exceptions(self, template, cells, begin, diagonal=None, off=None) -> sp.Expr:
         """The template, with each written entry that does not follow it put in as written (an author's
-        slip in one entry is then refuted at that entry, not hidden by the pattern)."""
+        slip in one entry is then refuted at that entry, not hidden by the pattern).  An entry is compared
+        with the diagonal or the off-diagonal pattern by where it is written, not by its labels' values."""
         r, c = self.names.vector_index, self.names.column_index
         out = template
-        for row, column, cell in cells:
+        for row, column, cell, *where in cells:
             values = {r: row} if column is None else {r: row, c: column}
-            expected = template.xreplace(values)
+            if where and diagonal is not None:
+                expected = (diagonal if where[0] else off).xreplace(values)
+            else:
+                expected = template.xreplace(values)
             if _same(expected, cell):
                 continue
             where = f"{row}" if column is None else f"({row}, {column})"
@@ -155,15 +204,24 @@ class MatrixRules:
         return out
 
 
-def _labels(cells: list) -> list:
-    """The index of each row (or column): 1, 2, ... up to a gap, then ..., K-1, K after it; a gap has None."""
+def _labels(cells: list, base: int = 1) -> list:
+    """The index of each row (or column): 1, 2, ... up to a gap, then ..., K-1, K after it; a gap has None.
+    With base 0 (entries s_0, s_1, ..., s_n), the first is 0."""
     if _GAP not in cells:
-        return list(range(1, len(cells) + 1))
+        return list(range(base, len(cells) + base))
     gap = cells.index(_GAP)
     after = len(cells) - gap - 1
-    out = list(range(1, gap + 1)) + [None]
+    out = list(range(base, gap + base)) + [None]
     out += [K - (after - 1 - n) for n in range(after)]
     return out
+
+
+def _base(cell) -> int:
+    """0 when the first entry is written with index 0 (s_0), else 1."""
+    if cell is _GAP or not isinstance(cell, sp.Basic):
+        return 1
+    numbers = [i for e in cell.atoms(sp.Indexed) for i in e.indices if i.is_Integer]
+    return 0 if numbers and min(numbers) == 0 else 1
 
 
 def _first_explicit(cells, labels, label):
@@ -201,7 +259,7 @@ def is_matrix_formula(tokens) -> bool:
         key = read_key(tokens, n, {"diag"}) if tokens[n].kind in ("letter", "cmd") else None
         if key is None:
             continue
-        if key.text == "diag":
+        if key.text == "diag" or key.text == "J" and key.end < len(texts) and texts[key.end] == "_":
             return True
         if key.vector and key.end + 1 < len(texts) and texts[key.end] == "^" and (
                 texts[key.end + 1] in (r"T", r"\top", r"\intercal") or texts[key.end + 1:key.end + 3] in

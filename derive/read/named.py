@@ -41,6 +41,9 @@ class NameRules:
         if text == "diag" and "diag" not in names.known():
             self.pos = key.end
             return self.diagonal(tok)
+        if text == "J" and "J" not in names.known() and self.peek(key.end - self.pos).text == "_":
+            self.pos = key.end
+            return self.jacobian(tok)
         if text == "I" and names.column_index is not None and "I" not in names.known() \
                 and self.peek(key.end - self.pos).text != "_":
             self.pos = key.end  # the identity matrix in a matrix formula
@@ -118,6 +121,8 @@ class NameRules:
             index = self.subscript_indices()[0]
         else:
             index = self.vector_entry(key, tok)
+            if self.transposed():
+                index = self.column_entry()
         if argument == "logits":
             return probabilities[index]
         bound = sp.Symbol("n_s", integer=True, positive=True)

@@ -30,6 +30,8 @@ class Names:
     deltas: frozenset = frozenset()
     #: the letter of the correct class when it carries the example's index (y_i in p_{y_i}, 1(y_i = k))
     label: str | None = None
+    #: the derivative a prime (f') refers to: the start of the derivation being read, when it is d/dx
+    prime_variable: object = None
     #: multi-letter names written as plain letters (CE): read as one name, not a product
     words: frozenset = frozenset()
     #: terms read as inside the sum before them, since they use its index: (line, column, index)

@@ -57,6 +57,14 @@ _SPACING_WITH_ARGUMENT = {r"\hspace", r"\vspace", r"\phantom", r"\hphantom", r"\
 def _without_spacing(tokens: list[Token]) -> list[Token]:
     out, n = [], 0
     while n < len(tokens):
+        if tokens[n].text == "\\\\" and n + 1 < len(tokens) and tokens[n + 1].text == "[":
+            close = next((m for m in range(n + 2, min(n + 8, len(tokens))) if tokens[m].text == "]"), None)
+            inside = tokens[n + 2:close] if close is not None else []
+            if inside and inside[inside[0].text == "-":][:1] and inside[inside[0].text == "-"].kind == "num" \
+                    and all(t.kind in ("num", "letter") or t.text in (".", "-") for t in inside):
+                out.append(tokens[n])  # \\[1.6em]: a line break with extra space; the space is not math
+                n = close + 1
+                continue
         if tokens[n].text not in _SPACING_WITH_ARGUMENT:
             out.append(tokens[n])
             n += 1
