@@ -21,7 +21,7 @@ import sympy as sp
 from . import assumptions as assumption_registry
 from . import justifications as justification_registry
 from .errors import DerivationError
-from .notation import INDEXED_BASES, INDICES, SCALARS, Constant, is_index
+from .notation import INDEXED_BASES, INDICES, SCALARS, Constant, InputSize, Variable, is_index
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,12 @@ def check_expression(expr, where) -> None:
     if not isinstance(expr, sp.Expr):
         raise DerivationError(*where, f"expected a SymPy expression, got {type(expr).__name__} {expr!r:.60}")
     for base in expr.atoms(sp.IndexedBase):
-        if base not in INDEXED_BASES:
+        if base not in INDEXED_BASES and not isinstance(base, Variable):
             raise DerivationError(*where, f"undefined indexed name '{base}'; the notation defines z, t, y")
-    for sym in sorted(expr.atoms(sp.Symbol), key=str):
+    labels = {base.label for base in expr.atoms(sp.IndexedBase) if isinstance(base, Variable)}
+    for sym in sorted(expr.atoms(sp.Symbol) - labels, key=str):
         # the notation's symbols, any index (a derivation may call its indices c, d, l, ...), its constants
-        if sym in _KNOWN_SYMBOLS or is_index(sym) or isinstance(sym, Constant):
+        if sym in _KNOWN_SYMBOLS or is_index(sym) or isinstance(sym, (Constant, InputSize)):
             continue
         names = {s.name for s in _KNOWN_SYMBOLS}
         hint = " (same name as a notation symbol, different assumptions)" if sym.name in names else ""

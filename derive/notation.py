@@ -54,6 +54,23 @@ class Constant(sp.Symbol):
         return super().__new__(cls, name, positive=True)
 
 
+class Variable(sp.IndexedBase):
+    """A further quantity of a derivation: the weights w_{ij}, inputs x_i and biases b_j of a linear layer
+    before the softmax.  Real, with as many indices as the derivation writes; the checker treats an entry
+    as an independent real number and samples values for it."""
+
+    def __new__(cls, name: str):
+        return super().__new__(cls, name if name not in ("z", "t", "y", "v", "E", "K") else f"{name}_",
+                               real=True)
+
+
+class InputSize(sp.Symbol):
+    """The size of a layer's input (the D of sum_{i=1}^D w_{ij} x_i): a positive integer, like K."""
+
+    def __new__(cls, name: str):
+        return super().__new__(cls, name, integer=True, positive=True)
+
+
 def index(name: str) -> sp.Symbol:
     """The index symbol a derivation calls `name` (i, j, k, gamma and mu are the notation's own)."""
     standard = {"i": i, "j": j, "k": k, "gamma": gamma, "mu": mu}
@@ -121,7 +138,7 @@ def _fresh_sum_index(at) -> sp.Symbol:
 
 def is_index(sym) -> bool:
     """True for a symbol that denotes an index in 1..K (free or bound)."""
-    return isinstance(sym, sp.Symbol) and bool(sym.is_integer) and sym != K
+    return isinstance(sym, sp.Symbol) and bool(sym.is_integer) and sym != K and not isinstance(sym, InputSize)
 
 
 def free_indices(*exprs) -> list:

@@ -107,6 +107,8 @@ class Counterexample:
         if "c" in self.reads:
             parts.append(f"{names['c']}={_short(point.c)}")
         parts += [f"{names.get(name, name)}={_short(value)}" for name, value in point.constants]
+        if "layer" in self.reads:
+            parts.append(f"input size {point.K + 1}, the layer's weights and inputs drawn from the point")
         return ", ".join(parts) + f": lhs={self.lhs}, rhs={self.rhs}"
 
 

@@ -28,7 +28,7 @@ from sympy.polys.polyerrors import BasePolynomialError
 from .. import assumptions as assumption_registry
 from . import numeric
 from ..derivation import Case, Claim, Definition, Derivation, Finding, Step, check_expression, derivation_claims, walk
-from ..notation import E, c, t, v
+from ..notation import E, InputSize, Variable, c, t, v
 from ..errors import DerivationError, EvaluationError
 from ..justifications import REGISTRY as JUSTIFICATIONS
 from .normal_form import Context, proves_equal, rebuild
@@ -122,6 +122,8 @@ def _reads(lhs, rhs) -> tuple[str, ...]:
         reads.append("v")
     if c in atoms:
         reads.append("c")
+    if any(isinstance(a, Variable) for a in atoms) or any(isinstance(a, InputSize) for a in atoms):
+        reads.append("layer")
     return tuple(reads)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
@@ -29,7 +30,7 @@ import sympy as sp
 from .. import assumptions as assumption_registry
 from ..derivation import Case
 from ..errors import EvaluationError
-from ..notation import E, K, Constant, c, free_indices, gamma, m, mu, t, v, y, z
+from ..notation import E, K, Constant, InputSize, Variable, c, free_indices, gamma, m, mu, t, v, y, z
 from ..verdicts import Point
 
 DIGITS = 30
@@ -59,7 +60,7 @@ def _mp(value):
 class _Env:
     """What a compiled closure reads: the point, plus overrides for differentiation."""
 
-    __slots__ = ("K", "idx", "z", "t", "v", "c", "constants", "y_override", "_y", "_m")
+    __slots__ = ("K", "idx", "z", "t", "v", "c", "constants", "y_override", "_y", "_m", "_variables", "_seed")
 
     def __init__(self, point: Point):
         self.K = point.K
@@ -72,6 +73,8 @@ class _Env:
         self.y_override = {}
         self._y = None
         self._m = None
+        self._variables = {}
+        self._seed = repr((point.K, tuple(point.z)))
 
     def derived(self, z_values=None, t_values=None, v_values=None, y_override=None) -> "_Env":
         """A copy with some logits, targets, cotangents or y values changed (numeric differentiation).
@@ -86,7 +89,16 @@ class _Env:
         other.y_override = {**self.y_override, **(y_override or {})}
         other._y = self._y if z_values is None else None
         other._m = self._m if z_values is None else None
+        other._variables, other._seed = self._variables, self._seed
         return other
+
+    def variable(self, name: str, entry: tuple):
+        """The value of a further variable's entry: drawn from the point (its logits), so repeatable."""
+        key = (name, entry)
+        if key not in self._variables:
+            seed = zlib.crc32(repr((name, entry, self._seed)).encode())  # the same point, the same values
+            self._variables[key] = mpmath.mpf(round(random.Random(seed).uniform(-2, 2), 6))
+        return self._variables[key]
 
     @property
     def m(self):
@@ -151,6 +163,8 @@ def compile_expr(expr: sp.Basic) -> Closure:
     if isinstance(expr, Constant):
         name = expr.name
         return lambda env: env.constants[name]
+    if isinstance(expr, InputSize):  # a layer's input size: K + 1 (not K, which would hide a mix-up of the
+        return lambda env: env.K + 1  # two; above K, so every sampled index is a valid input index)
     if isinstance(expr, sp.Symbol):
         name = expr
 
@@ -236,7 +250,19 @@ def _compile_function(expr) -> Closure:
     return lambda env: fn(arg(env))
 
 
+def _variable_index(env: _Env, n) -> int:
+    """An index of a further variable: a class (1..K) or an input (1..D, D sampled as K + 1)."""
+    n = _integer(n, "an index")
+    if n < 1 or n > env.K + 1:
+        raise Undefined("an index lies outside 1..K")
+    return n
+
+
 def _compile_indexed(expr: sp.Indexed) -> Closure:
+    if isinstance(expr.base, Variable):  # w_{ij}, x_i, b_j: an independent real number per entry
+        name = str(expr.base.label)
+        indices = [compile_expr(n) for n in expr.indices]
+        return lambda env: env.variable(name, tuple(_variable_index(env, n(env)) for n in indices))
     if len(expr.indices) != 1:
         raise EvaluationError(f"'{expr}' has {len(expr.indices)} indices; expected one")
     index = compile_expr(expr.indices[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..notation import d
+from . import layer
 from .matrices import MATRIX_ENVIRONMENTS
 from .tokens import Token
 
@@ -179,7 +179,7 @@ class CommandRules:
             if not self.starts_factor() and not self.at(r"\left"):
                 raise self.error(r"expected what to differentiate after \frac{\partial}{\partial ...}")
             body = self.factor()
-        return sign * d(body, variable)
+        return sign * self.derivative_of(body, variable)
 
     def partial_operator(self) -> sp.Expr:
         """\\partial_{o_j} f (the derivative as an operator) and \\partial f / \\partial x (written inline)."""
@@ -187,7 +187,7 @@ class CommandRules:
         if self.at("_"):
             self.advance()
             variable = self.derivative_variable() if not self.at("{") else self.braced_variable()
-            return d(self.factor(), self._variable_or_error(variable, start))
+            return self.derivative_of(self.factor(), self._variable_or_error(variable, start))
         body = self.factor()
         self.skip_sizing()
         if not self.at("/"):
@@ -196,14 +196,20 @@ class CommandRules:
         self.advance()
         self.expect(r"\partial")
         variable = self.factor()
-        return d(body, self._variable_or_error(variable, start))
+        return self.derivative_of(body, self._variable_or_error(variable, start))
 
     def gradient(self) -> sp.Expr:
         """\\nabla_{\\mathbf z} L: the gradient, read entrywise as \\partial L / \\partial z at the vector index."""
         start = self.advance()
         self.expect("_")
         variable = self.braced_variable() if self.at("{") else self.derivative_variable()
-        return d(self.factor(), self._variable_or_error(variable, start))
+        return self.derivative_of(self.factor(), self._variable_or_error(variable, start))
+
+    def derivative_of(self, body: sp.Expr, variable) -> sp.Expr:
+        """d body / d variable; through a linear layer by the chain rule (layer.py)."""
+        if layer.is_layer_variable(variable) and not self.parts_so_far:
+            self.first_through_layer = True
+        return layer.derivative(body, variable, self.names.layer)
 
     def braced_variable(self) -> sp.Expr:
         self.expect("{")

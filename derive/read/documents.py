@@ -32,7 +32,7 @@ import sympy as sp
 
 from ..derivation import Case, Definition, Derivation, Finding, Step
 from ..errors import DeriveError, ParseError
-from ..notation import E, K, Constant, free_indices, index, rebuild, t, y, z
+from ..notation import E, K, Constant, InputSize, Variable, free_indices, index, rebuild, t, y, z
 from . import derivation_file as files
 from .document import fragments
 from .formulas import case_label, split
@@ -175,6 +175,7 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         else:
             parameter = index(abbreviation.index.lstrip("\\"))
             names.indexed_abbreviations[abbreviation.key] = (parameter, body)
+    findings += _layer_names(src, inference, names)
     for value, line, col in values.get("let", []):  # let: \Sigma = \sum_k e^{a_k}
         if "=" not in value:
             raise src.error("let: needs 'name = expression'", line, col)
@@ -199,6 +200,32 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
     for value, line, col in values.get("assume", []):
         stated.append(files._assumption(src, value, names, line, col))
     return names, display, stated, findings
+
+
+def _layer_names(src, inference, names: Names) -> list[Finding]:
+    """A linear layer before the softmax: its weights, inputs and biases become variables of the derivation,
+    and derivatives with respect to them go through the logits (layer.py)."""
+    if inference.layer is None:
+        return []
+    letter, text, line, column = inference.layer
+    if letter not in names.indices:
+        return []
+    for key in sorted(inference.variables):
+        names.variables[key] = Variable(key.lstrip("\\"))
+        names.constants.pop(key, None)
+    if inference.input_size:
+        names.scalars[inference.input_size] = InputSize(inference.input_size)
+        names.constants.pop(inference.input_size, None)
+        names.indices.pop(inference.input_size, None)  # the D of x_D is the last input, not an index
+    try:
+        body = guarded_formula(src, text, names, line, column)
+    except (ParseError, DeriveError):
+        return []
+    names.layer = (names.indices[letter], body)
+    size = f"; its input size {inference.input_size} is sampled as K + 1" if inference.input_size else ""
+    return [Finding("notation", f"line {line} defines the logits by a linear layer of "
+                    f"{', '.join(sorted(inference.variables))}: derivatives with respect to them go through the "
+                    f"logits by the chain rule{size}", line=line)]
 
 
 def _own_definitions(src, inference, names: Names, roles: dict) -> list[Finding]:
@@ -344,6 +371,7 @@ class _Builder:
         self.fresh = False  # prose asked for a new derivation of the same start
         self.last_derivative = None  # the latest derivative a derivation started from (what a prime refers to)
         self.last_prose = ""
+        self.first_through_layer = False  # the formula begins with a derivative by a layer's variable
 
     # -- fragments --------------------------------------------------------------------------------
     def feed(self, fragment) -> None:
@@ -488,6 +516,7 @@ class _Builder:
                 f"u_{row} v_{column}, diag(u) is u_{row} on the diagonal", line=line))
         texts = [self.src.cut(a, b) for a, b in parser.spans]
         self.part_lines = [a.line for a, _ in parser.spans]
+        self.first_through_layer = parser.first_through_layer
         if parser.inequality and len(parser.relations) == len(parts) - 1:
             # a = b \neq 0: the equalities before the first inequality are claims; the inequality is not decided
             keep = parser.relations.index(next(r for r in parser.relations if r != "=")) + 1
@@ -591,7 +620,10 @@ class _Builder:
         return None
 
     def begins_new(self, expr) -> bool:
-        """A derivative of something with respect to the logits that is not the current start begins anew."""
+        """A derivative of something with respect to the logits, or a layer's variable (read by the chain
+        rule, so no longer a Derivative), that is not the current start begins anew."""
+        if self.first_through_layer:
+            return True
         if not isinstance(expr, sp.Derivative):
             return False
         variables = [v for v, _ in expr.variable_count]

@@ -62,6 +62,12 @@ class Inference:
     constants: list = field(default_factory=list)
     #: what the probabilities and the loss are defined as: role -> (index letter or None, LaTeX, line, column)
     bodies: dict = field(default_factory=dict)
+    #: a linear layer z_j = sum_i w_{ij} x_i + b_j: (index letter, LaTeX of the right side, line, column)
+    layer: tuple | None = None
+    #: the layer's variables (w, x, b) and its input size (D), by key
+    variables: set = field(default_factory=set)
+    input_size: str | None = None
+    layer_at: tuple = (0, 0)
     #: names of the identity matrix: I in I_{kj} (two indices, nothing else explains it)
     identities: set = field(default_factory=set)
     #: (line, column) of formulas that define softmax, the loss or an abbreviation
@@ -494,9 +500,11 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
             result.roles["probabilities"] = probability
         elif probability != result.roles.get("probabilities"):
             result.aliases.setdefault("probabilities", set()).add(probability)
+    _layer(result, tokenized, words)
     limits, indices = Counter(), Counter()
     for _, tokens in tokenized:
-        limits += _upper_limits(tokens)
+        if formula_position(tokens) != result.layer_at:  # the D of a layer's sum is not the number of classes
+            limits += _upper_limits(tokens)
         indices += _indices(tokens)
     if limits:
         result.roles["classes"] = limits.most_common(1)[0][0]
@@ -507,7 +515,7 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
                                            "of classes"))
     _formula_label(result, tokenized)
     _fill_by_convention(result, tokenized, words)
-    taken = set(result.roles.values()).union(*result.aliases.values())
+    taken = set(result.roles.values()).union(*result.aliases.values()) | result.variables
     for name in _derivative_variables(tokenized, words):  # d L / d o_i with o nowhere else: o are logits too
         if name not in taken and name not in indices and name not in _SPECIAL and "logits" in result.roles:
             result.aliases.setdefault("logits", set()).add(name)
@@ -620,7 +628,7 @@ def _constants(result: Inference, tokenized, words) -> None:
     and lowercase letters that are never subscripted anywhere (the c of s(\\mathbf x + c))."""
     explained = set(result.roles.values()).union(*result.aliases.values()) | set(result.indices)
     explained |= {a.key for a in result.abbreviations}
-    explained |= set(result.functions) | result.identities
+    explained |= set(result.functions) | result.identities | result.variables | {result.input_size}
     explained |= {r"\partial", r"\delta", r"\sum", r"\prod", r"\infty", r"\pi", r"\nabla"}
     candidates, lowercase, subscripted_letters = Counter(), Counter(), set()
     for _, tokens in tokenized:
@@ -661,6 +669,41 @@ def _constants(result: Inference, tokenized, words) -> None:
     for name, _ in lowercase.most_common():
         if name not in subscripted_letters:
             result.constants.append(name)
+
+
+def _layer(result: Inference, tokenized, words) -> None:
+    """z_j = sum_{i=1}^D w_{ij} x_i + b_j: the logits defined by a linear layer of other subscripted names."""
+    logits = result.roles.get("logits")
+    roles = set(result.roles.values()).union(*result.aliases.values())
+    for fragment, tokens in tokenized:
+        parts = _parts(tokens)
+        if logits is None or len(parts) != 2 or not parts[0] or not parts[1]:
+            continue
+        first, body = parts[0], [t for t in parts[1] if t.text not in (".", ",", ";")]
+        key = read_key(first, 0, words)
+        if key is None or key.text != logits or [t.text for t in first[key.end:key.end + 1]] != ["_"] \
+                or r"\sum" not in [t.text for t in body]:
+            continue
+        rest = first[key.end + 1:]
+        letters = [t.text for t in rest if t.kind == "letter"]
+        if len(letters) != 1:
+            continue
+        names, n = set(), 0
+        while n < len(body):
+            found = read_key(body, n, words)
+            if found is not None and found.end < len(body) and body[found.end].text == "_" \
+                    and found.text not in roles and found.text not in _SPECIAL:
+                names.add(found.text)
+            n = found.end if found is not None else n + 1
+        if not names:
+            continue
+        limits = _upper_limits(body)
+        result.layer = (letters[0], _text(fragment, body), body[0].line, body[0].column)
+        result.variables = names
+        result.input_size = next((name for name in limits if len(name) == 1 and name.isalpha()), None)
+        result.layer_at = formula_position(tokens)
+        result.definitions.add(result.layer_at)
+        return
 
 
 def _formula_label(result: Inference, tokenized) -> None:

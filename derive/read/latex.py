@@ -55,6 +55,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         self.vector_context = False
         #: the chain states an inequality (\neq, <, \le ...): read, but not a claim the checker decides
         self.inequality = False
+        #: the chain starts with a derivative by a linear layer's variable (read by the chain rule)
+        self.first_through_layer = False
         #: the relation before each part after the first ('=', '\\neq', '<', ...)
         self.relations: list[str] = []
         #: the parts of the chain read so far (a sum written without its index must not bind one of theirs)

@@ -64,6 +64,12 @@ class NameRules:
                 raise self.error(f"'{text}' is the identity matrix; an entry takes two indices, got {len(indices)}",
                                  tok)
             return sp.KroneckerDelta(*indices)
+        if text in names.variables:  # w_{ij}, x_i, b_j of a linear layer
+            self.pos = key.end
+            if not self.at("_"):
+                raise self.error(f"'{text}' is a layer's variable; write it with its index, as {text}_i", tok)
+            self.advance()
+            return names.variables[text][tuple(self.subscript_indices())]
         if text in names.indexed_abbreviations:
             self.pos = key.end
             return self.indexed_abbreviation(key, tok)

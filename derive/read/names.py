@@ -30,6 +30,9 @@ class Names:
     deltas: frozenset = frozenset()
     #: the letter of the correct class when it carries the example's index (y_i in p_{y_i}, 1(y_i = k))
     label: str | None = None
+    #: a linear layer before the softmax: further variables (w, x, b) by key, and z's definition
+    variables: dict = field(default_factory=dict)
+    layer: tuple | None = None  # (the index of z_j, the expression z_j stands for)
     #: the derivative a prime (f') refers to: the start of the derivation being read, when it is d/dx
     prime_variable: object = None
     #: multi-letter names written as plain letters (CE): read as one name, not a product
@@ -43,4 +46,4 @@ class Names:
         """Every name this derivation defines, for error messages."""
         return sorted(set(self.indexed) | set(self.scalars) | set(self.indices) | set(self.abbreviations)
                       | set(self.functions) | set(self.indexed_abbreviations) | set(self.constants)
-                      | set(self.deltas))
+                      | set(self.deltas) | set(self.variables))
