@@ -15,6 +15,8 @@ derivation, the checker, the code generator and the report all agree on what
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 K = sp.Symbol("K", integer=True, positive=True)
@@ -189,14 +191,56 @@ def rewrite_outside_derivatives(expr: sp.Basic, query, value) -> sp.Basic:
     return expr.func(*args)
 
 
-def latex(expr) -> str:
+_GREEK_NAMES = frozenset("""alpha beta gamma delta epsilon varepsilon eta theta iota kappa lambda mu nu xi pi rho
+sigma varsigma tau upsilon phi varphi chi psi omega ell Sigma Phi Psi Omega Theta Lambda""".split())
+
+
+def _rendered(name: str) -> str | None:
+    """A display name as LaTeX, when it is a letter, a Greek name or a short word; else None."""
+    if re.fullmatch(r"[A-Za-z]", name):
+        return name
+    if name in _GREEK_NAMES:
+        return "\\" + name
+    if re.fullmatch(r"[A-Za-z]{2,4}", name):
+        return r"\mathrm{" + name + "}"
+    decorated = re.fullmatch(r"(hat|tilde|bar|mathcal)\{([A-Za-z])\}", name)
+    if decorated:
+        return "\\" + decorated.group(1) + "{" + decorated.group(2) + "}"
+    return None
+
+
+def latex(expr, names: dict | None = None) -> str:
     """SymPy's LaTeX of expr, with every derivative written as a partial one.
 
     SymPy writes d/dz for a derivative of a plain symbol such as E; here every
     derivative is a partial one (E depends on z_1..z_K), as the notes write it.
+    With `names` (a derivation's display names, {"z": "a", "y": "S", ...}) the
+    logits, probabilities, targets, loss and class count are printed in the
+    derivation's own letters, where those are plain letters or Greek names.
     Printed from the expression, so it holds nothing a user typed.
     """
+    if names:
+        expr = _in_own_letters(expr, names)
     return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")
+
+
+def _in_own_letters(expr, names: dict):
+    mapping = {}
+    for base in (z, t, y):
+        shown = names.get(str(base.label))
+        shown = _rendered(shown) if shown and shown != str(base.label) else None
+        if shown is not None:
+            mapping[base] = sp.IndexedBase(sp.Symbol(shown))
+    for scalar in (E, K):
+        shown = names.get(str(scalar))
+        shown = _rendered(shown) if shown and shown != str(scalar) else None
+        if shown is not None:
+            mapping[scalar] = sp.Symbol(shown)
+    printed = [str(mapping.get(b, b).label) for b in (z, t, y)] + [str(mapping.get(s, s)) for s in (E, K)]
+    if len(set(printed)) < len(printed):
+        return expr  # two quantities would print alike (targets y, probabilities \hat y unreadable): keep z, t, y
+    return expr.xreplace(mapping) if mapping else expr
+
 
 
 def rebuild(expr: sp.Basic) -> sp.Basic:

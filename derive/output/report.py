@@ -40,16 +40,16 @@ def _number(value) -> str:
         return tex_escape(value)
 
 
-def sympy_latex(expr) -> str:
-    return latex(expr)
+def sympy_latex(expr, names: dict | None = None) -> str:
+    return latex(expr, names)
 
 
-def as_written(latex: str, *exprs) -> str:
+def as_written(latex: str, *exprs, names: dict | None = None) -> str:
     """The author's LaTeX when every token of it is safe to compile, else the parsed expression(s) printed."""
     safe = safe_math(latex)
     if safe is not None:
         return safe
-    return " = ".join(sympy_latex(e) for e in exprs)
+    return " = ".join(sympy_latex(e, names) for e in exprs)
 
 
 def source_marker(path: str, line: int) -> str:
@@ -63,7 +63,7 @@ def source_marker(path: str, line: int) -> str:
     return f"{SOURCE_MARKER}{shown}:{line}"
 
 
-def _step_view(step_report, path: str = "") -> dict:
+def _step_view(step_report, path: str = "", names: dict | None = None) -> dict:
     step, verdict = step_report.step, step_report.verdict
     reason = JUSTIFICATIONS[step.justification]
     cex = verdict.counterexample
@@ -71,8 +71,9 @@ def _step_view(step_report, path: str = "") -> dict:
     return {
         "index": step_report.index,
         "marker": source_marker(path, step.line),
-        "notes": as_written(step.latex, *sides),
-        "sympy": (sympy_latex(step.lhs) + " = " if step.lhs is not None else "") + sympy_latex(step.expr),
+        "notes": as_written(step.latex, *sides, names=names),
+        "sympy": (sympy_latex(step.lhs, names) + " = " if step.lhs is not None else "")
+        + sympy_latex(step.expr, names),
         "justification": reason.latex or tex_escape(reason.sentence),
         "justification_name": tex_escape(step.justification),
         "case": step.case.latex if step.case else "",
@@ -95,15 +96,15 @@ def _step_view(step_report, path: str = "") -> dict:
 
 def _derivation_view(report: DerivationReport) -> dict:
     d = report.derivation
-    steps = [_step_view(s, d.path) for s in report.steps]
+    steps = [_step_view(s, d.path, d.names) for s in report.steps]
     return {
         "name": tex_escape(d.name),
         "title": tex_prose(d.title),
         "source": tex_escape(d.source),
         "written": "As written in the notes" if "notes" in d.source else "As written",
-        "start": as_written(d.start_latex, d.start),
+        "start": as_written(d.start_latex, d.start, names=d.names),
         "steps": steps,
-        "result": as_written(d.result_latex, d.start, d.result),
+        "result": as_written(d.result_latex, d.start, d.result, names=d.names),
         "reached": report.result.reached.status is Status.PROVED,
         "passed": report.passed(),
         "rederived_mark": MARKS[report.result.rederived.status],

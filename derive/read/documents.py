@@ -176,6 +176,13 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
             parameter = index(abbreviation.index.lstrip("\\"))
             names.indexed_abbreviations[abbreviation.key] = (parameter, body)
     findings += _layer_names(src, inference, names)
+    for role, key in (("logits", "logits"), ("probabilities", "probabilities"), ("loss", "loss")):
+        others = sorted(a for a in inference.aliases.get(role, ()) if a != roles.get(role))
+        if others and key not in values and roles.get(role):
+            # two readings: one name for one quantity, or two quantities; the front matter can say which
+            findings.append(Finding("notation", f"{', '.join(others)} and {roles[role]} are both read as the "
+                                    f"{role}; if they are different quantities, name the {role} in the front "
+                                    f"matter ('{key}: {roles[role]}')"))
     for value, line, col in values.get("let", []):  # let: \Sigma = \sum_k e^{a_k}
         if "=" not in value:
             raise src.error("let: needs 'name = expression'", line, col)

@@ -512,7 +512,8 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
             other = [k for k, _ in limits.most_common()[1:]]
             result.findings.append(Finding("range", f"the sums run to {result.roles['classes']} and also to "
                                            f"{', '.join(other)}; {result.roles['classes']} is read as the number "
-                                           "of classes"))
+                                           f"of classes (a front matter line 'range: 1..{other[0]}' says "
+                                           "otherwise)"))
     _formula_label(result, tokenized)
     _fill_by_convention(result, tokenized, words)
     taken = set(result.roles.values()).union(*result.aliases.values()) | result.variables
@@ -636,7 +637,8 @@ def _constants(result: Inference, tokenized, words) -> None:
     for _, tokens in tokenized:
         hidden = set()  # tokens inside \text{...}, \mathbb{...}: prose and number sets, not names
         for n, tok in enumerate(tokens):
-            if tok.text in (r"\text", r"\textrm", r"\mbox", r"\mathbb", r"\mathbbm", r"\mathds") \
+            if tok.text in (r"\begin", r"\end", r"\operatorname", r"\mathrm") or \
+                    tok.text in (r"\text", r"\textrm", r"\mbox", r"\mathbb", r"\mathbbm", r"\mathds") \
                     and not _applied_word(tokens, n):
                 group = _group(tokens, n + 1)
                 hidden |= set(range(n + 1, group[1])) if group else {n + 1}
