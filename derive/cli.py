@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also check the derivations behind the generated code")
     check.add_argument("--allow-numeric", action="store_true",
                        help="exit 0 even if some step only holds numerically")
+    check.add_argument("--strict", action="store_true",
+                       help="fail a step that is true but does not follow by its cited reason (or cites none)")
     codegen = sub.add_parser("codegen", help="generate NumPy code from the proved derivations")
     codegen.add_argument("files", nargs="*", metavar="FILE",
                          help="derivation files that replace the built-in derivations of the same name")
@@ -74,10 +76,11 @@ def say(text: str = "", stream=None) -> None:
 
 
 def _builtin():
-    """The notes' derivations, then the ones behind the generated code (all read from their files)."""
+    """The notes' derivations, then the ones behind the generated code and the rules behind justifications
+    (all read from their files)."""
     from .read import builtin
 
-    return builtin.notes(), builtin.numerics()
+    return builtin.notes(), {**builtin.numerics(), **builtin.rules()}
 
 
 def _is_file(name: str) -> bool:
@@ -151,17 +154,17 @@ def cmd_check(args) -> int:
     derivations, errors = _select(args.names, args.include_all)
     reports = [check_derivation(d) for d in derivations]
     if args.json:
-        data = to_json_data(reports, args.allow_numeric)
+        data = to_json_data(reports, args.allow_numeric, args.strict)
         data["errors"] = [_error_dict(name, exc) for name, exc in errors]
         print(json.dumps(data, indent=2, ensure_ascii=True))
     else:
         for _, exc in errors:
             say(f"error: {exc}", sys.stderr)
         if reports:
-            say(to_text(reports, args.allow_numeric))
+            say(to_text(reports, args.allow_numeric, args.strict))
     if errors:
         return EXIT_INPUT
-    return EXIT_PASS if all(r.passed(args.allow_numeric) for r in reports) else EXIT_FAIL
+    return EXIT_PASS if all(r.passed(args.allow_numeric, args.strict) for r in reports) else EXIT_FAIL
 
 
 def _load_or_raise(names, include_all=False):

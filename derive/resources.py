@@ -13,6 +13,9 @@ from importlib import resources
 NOTES = ("jacobian", "route1", "route2")
 NUMERICS = ("shift_invariance", "log_softmax", "log1p_partition", "log1p_partition_unshifted", "cross_entropy_soft",
             "cross_entropy_label", "gradient_soft", "gradient_label", "sum_split_at_label", "softmax_vjp")
+#: the rules behind justifications that are identities, each proved once (justifications.py names them)
+RULES = ("rule_delta_sifts", "rule_factor_leaves_sum", "rule_sum_of_targets", "rule_log_of_quotient",
+         "rule_softmax_sums_to_one")
 
 
 def derivation_file(name: str):

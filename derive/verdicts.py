@@ -139,6 +139,8 @@ class Verdict:
     unconfirmed: str = ""
     #: what the message adds after the counterexample (a missing assumption)
     hint: str = ""
+    #: for a refuted step: why it is wrong (check.diagnosis.Diagnosis); printed by the output layer
+    diagnosis: object = None
 
     @property
     def proved(self) -> bool:

@@ -16,6 +16,7 @@ assumption is added names that assumption: it is what the step silently uses.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import signal
 import threading
@@ -27,6 +28,8 @@ from sympy.polys.polyerrors import BasePolynomialError
 
 from .. import assumptions as assumption_registry
 from . import numeric
+from .diagnosis import diagnose
+from .licensing import License, check_license
 from ..derivation import Case, Claim, Definition, Derivation, Finding, Step, check_expression, derivation_claims, walk
 from ..notation import E, InputSize, Variable, c, t, v
 from ..errors import DerivationError, EvaluationError
@@ -128,7 +131,7 @@ def _reads(lhs, rhs) -> tuple[str, ...]:
 
 
 def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = None,
-                seconds: float | None = STEP_TIME_LIMIT) -> Verdict:
+                seconds: float | None = STEP_TIME_LIMIT, diagnose_refuted: bool = True) -> Verdict:
     """Decide lhs = rhs under the given assumption names (and case), for symbolic K."""
     for side, expr in (("lhs", lhs), ("rhs", rhs)):
         try:
@@ -201,9 +204,16 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, assumptions=(), case: Case | None = 
     residual = "" if leftover is None else str(leftover)
 
     if counterexample is not None:
+        found_why = None
+        if diagnose_refuted:
+            try:
+                with time_limit(seconds):
+                    found_why = diagnose(lhs, rhs, stated, case, missing)
+            except (StepTimeout,) + SYMPY_FAILURES:
+                found_why = None
         return Verdict(Status.REFUTED, counterexample=counterexample, method="numeric",
                        message=f"refuted at {counterexample.describe()}.{hint}", residual=residual,
-                       missing_assumptions=missing, hint=hint, **counts)
+                       missing_assumptions=missing, hint=hint, diagnosis=found_why, **counts)
     why = blocked or f"no symbolic proof (left over: {residual})"
     if numeric_error or checked < MIN_NUMERIC_POINTS:
         evidence = numeric_error or (found.why_unconfirmed() if not checked else
@@ -233,6 +243,8 @@ class StepReport:
     previous: tuple[sp.Expr, ...]
     verdict: Verdict
     stated: tuple[str, ...]
+    #: does the step follow by its cited reason (licensing.py)? None when not checked (a false step)
+    license: License | None = None
 
 
 @dataclass(frozen=True)
@@ -270,14 +282,20 @@ class DerivationReport:
             statuses.append(Status.REFUTED)
         return worst(statuses)
 
-    def passed(self, allow_numeric: bool = False) -> bool:
-        """Pass/fail, the same for the exit code, JSON, text and report."""
+    def passed(self, allow_numeric: bool = False, strict: bool = False) -> bool:
+        """Pass/fail, the same for the exit code, JSON, text and report.  With strict, a step that is
+        proved but does not follow by its cited reason (or cites none) fails too."""
         ok = {Status.PROVED, Status.NUMERIC} if allow_numeric else {Status.PROVED}
-        return self.status in ok
+        return self.status in ok and not (strict and self.unlicensed())
 
-    def failures(self, allow_numeric: bool = False) -> list[str]:
+    def unlicensed(self) -> list:
+        return [s for s in self.steps if s.license is not None and s.license.warning]
+
+    def failures(self, allow_numeric: bool = False, strict: bool = False) -> list[str]:
         """Why the derivation does not pass, one short reason each (empty when it passes)."""
         ok = {Status.PROVED, Status.NUMERIC} if allow_numeric else {Status.PROVED}
+        strict_out = [f"step {s.index} is proved but {s.license.status} ({s.license.sentence()})"
+                      for s in self.unlicensed()] if strict else []
         out = [f"the definition on line {d.line} is not {d.what} ({v.status.value})"
                for d, v in self.definitions if v.status not in ok]
         out += [f"step {s.index} is {s.verdict.status.value}" for s in self.steps if s.verdict.status not in ok]
@@ -285,7 +303,7 @@ class DerivationReport:
             out.append(f"the last line is not shown to equal the stated result ({self.result.reached.status.value})")
         if self.result.rederived.status is Status.REFUTED:
             out.append("the independent re-derivation refutes the stated result")
-        return out
+        return out + strict_out
 
 
 def _combine(verdicts: list[Verdict]) -> Verdict:
@@ -300,9 +318,10 @@ def _combine(verdicts: list[Verdict]) -> Verdict:
                    points_skipped=sum(v.points_skipped for v in verdicts), unconfirmed=unconfirmed)
 
 
-def check_claim(derivation: Derivation, claim: Claim) -> StepReport:
+def check_claim(derivation: Derivation, claim: Claim, diagnose_refuted: bool = True) -> StepReport:
     stated = derivation.stated_assumptions(claim.step)
-    verdicts = [check_equal(prev, claim.step.expr, stated, case) for prev, case in claim.against]
+    verdicts = [check_equal(prev, claim.step.expr, stated, case, diagnose_refuted=diagnose_refuted)
+                for prev, case in claim.against]
     verdict = verdicts[0] if len(verdicts) == 1 else _combine(verdicts)
     previous = tuple(prev for prev, _ in claim.against)
     return StepReport(claim.index, claim.step, previous, verdict, assumption_registry.ordered(stated))
@@ -340,12 +359,22 @@ def _derivatives(expr: sp.Expr) -> set:
     return {rebuild(x) for x in sp.preorder_traversal(rebuild(expr)) if isinstance(x, sp.Derivative)}
 
 
-def check_derivation(derivation: Derivation) -> DerivationReport:
+def check_derivation(derivation: Derivation, licenses: bool = True, diagnoses: bool = True) -> DerivationReport:
+    """Every step checked (true?); with `licenses`, whether each proved step follows by its reason; with
+    `diagnoses`, why each refuted step is wrong."""
     reports: list[StepReport] = []
     findings: list[Finding] = list(derivation.findings)
     claims, ends = walk(derivation)
+    known: list = []  # earlier results a later step may substitute: (a derivative, what it was shown to be)
     for claim in claims:
-        report = check_claim(derivation, claim)
+        report = check_claim(derivation, claim, diagnoses)
+        if licenses and report.verdict.status is Status.PROVED:
+            report = dataclasses.replace(report, license=_license(derivation, claim, tuple(known)))
+        if report.verdict.status is Status.PROVED:
+            for previous, _ in claim.against[:1]:
+                shown = claim.step.lhs if claim.step.lhs is not None else previous
+                if isinstance(shown, sp.Derivative):
+                    known.append((shown, claim.step.expr))
         reports.append(report)
         findings.extend(claim.findings)
         findings.extend(_assumption_findings(claim.index, claim.step, report.verdict))
@@ -355,9 +384,39 @@ def check_derivation(derivation: Derivation) -> DerivationReport:
                             frozenset(derivation.assumptions) | _used_anywhere(reports),
                             cases.pop() if len(cases) == 1 else None)
     result = ResultReport(derivation.result, derivation.result_latex, _reached(derivation, ends), rederived)
+    findings.extend(_cancellations(reports, result))
     stated = ["index_range", *derivation.assumptions]
     definitions = tuple((d, check_equal(d.lhs, d.rhs, stated)) for d in derivation.definitions)
     return DerivationReport(derivation, tuple(reports), result, tuple(findings), definitions)
+
+
+def _license(derivation: Derivation, claim, known: tuple) -> License:
+    """The step's second verdict: does it follow by its reason?  A combination of cases is checked case by
+    case already; a step with several previous lines is checked against each."""
+    step = claim.step
+    justification = JUSTIFICATIONS[step.justification]
+    cited = () if step.justification == "none" else (step.justification,)
+    if justification.merges_cases:
+        return License("licensed", cited, ())
+    assumed = assumption_registry.closure(derivation.stated_assumptions(step))
+    worst_one = None
+    for previous, case in claim.against:
+        found = check_license(previous, step.expr, cited, case, known, assumed)
+        if worst_one is None or found.warning or found.status == "not reconstructed":
+            worst_one = found
+    return worst_one
+
+
+def _cancellations(reports, result) -> list[Finding]:
+    """Wrong steps whose errors cancel: the chain is wrong at each of them, yet it ends at the right result
+    (the steps' differences telescope to zero)."""
+    wrong = [r.index for r in reports if r.verdict.status is Status.REFUTED and r.step.lhs is None]
+    if len(wrong) < 2 or result.reached.status is not Status.PROVED or result.rederived.status is not Status.PROVED:
+        return []
+    listed = ", ".join(str(n) for n in wrong[:-1]) + f" and {wrong[-1]}"
+    return [Finding("cancellation", f"steps {listed} are each wrong, but their errors cancel: step {wrong[-1]} "
+                    f"undoes what step {wrong[0]} broke, so the end result is right for the wrong reason",
+                    wrong[-1])]
 
 
 def _used_anywhere(reports) -> frozenset[str]:

@@ -19,6 +19,7 @@ from ..check.checker import DerivationReport
 from .. import resources
 from ..justifications import REGISTRY as JUSTIFICATIONS
 from ..notation import latex
+from .explain import show
 from .latex_build import SOURCE_MARKER
 from .tex_safe import safe_math, tex_escape, tex_prose
 from ..verdicts import Status
@@ -74,7 +75,8 @@ def _step_view(step_report, path: str = "", names: dict | None = None) -> dict:
         "notes": as_written(step.latex, *sides, names=names),
         "sympy": (sympy_latex(step.lhs, names) + " = " if step.lhs is not None else "")
         + sympy_latex(step.expr, names),
-        "justification": reason.latex or tex_escape(reason.sentence),
+        "justification": (reason.latex or tex_escape(reason.sentence)) if step.justification != "none"
+        else "no reason given",
         "justification_name": tex_escape(step.justification),
         "case": step.case.latex if step.case else "",
         "lemma": step.lhs is not None,
@@ -83,6 +85,11 @@ def _step_view(step_report, path: str = "", names: dict | None = None) -> dict:
         "used": tex_escape(", ".join(verdict.assumptions_used) or "none"),
         "message": tex_escape(verdict.message),
         "unconfirmed": verdict.status is Status.PROVED and bool(verdict.unconfirmed),
+        "diagnosis": _diagnosis_view(verdict.diagnosis, names),
+        "license": None if step_report.license is None else {
+            "warning": step_report.license.warning or step_report.license.status == "not reconstructed",
+            "sentence": tex_escape(step_report.license.sentence()),
+        },
         "counterexample": None if cex is None else {
             "K": cex.point.K,
             "indices": tex_escape(", ".join(f"{k} = {v}" for k, v in cex.point.as_dict()["indices"].items()) or "none"),
@@ -91,6 +98,19 @@ def _step_view(step_report, path: str = "", names: dict | None = None) -> dict:
             "lhs": _number(cex.lhs),
             "rhs": _number(cex.rhs),
         },
+    }
+
+
+def _diagnosis_view(diagnosis, names) -> dict | None:
+    """Why a refuted step is wrong, typeset: printed from the checker's expressions, never from user text."""
+    if diagnosis is None:
+        return None
+    return {
+        "kind": tex_escape(diagnosis.kind),
+        "detail": tex_escape(diagnosis.detail),
+        "residual": show(diagnosis.residual, names) if diagnosis.residual != 0 else "",
+        "suggestion": show(diagnosis.suggestion, names) if diagnosis.suggestion is not None else "",
+        "note": tex_escape(diagnosis.suggestion_note),
     }
 
 

@@ -31,5 +31,10 @@ def numerics() -> dict[str, Derivation]:
     return {name: load(name) for name in resources.NUMERICS}
 
 
+def rules() -> dict[str, Derivation]:
+    """The identities behind justifications ('kronecker delta sifts', ...), each proved once."""
+    return {name: load(name) for name in resources.RULES}
+
+
 def everything() -> dict[str, Derivation]:
     return {**notes(), **numerics()}

@@ -33,6 +33,7 @@ on its own.  Every error names the file, line and column.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import re
 import stat
@@ -269,7 +270,7 @@ def _definition(src, text, names, line, col) -> Definition:
 
 
 def _annotation(src, text: str, line: int) -> dict:
-    out = {"by": ("algebra",), "case": None, "assume": ()}
+    out = {"by": ("none",), "case": None, "assume": ()}
     text = text.strip()
     if not text:
         return out
@@ -285,9 +286,12 @@ def _annotation(src, text: str, line: int) -> dict:
             reasons = []
             for reason in value.split(","):
                 name = reason.strip().replace(" ", "_").replace("-", "_").lower()
-                if name not in JUSTIFICATIONS:
-                    raise src.error(f"unknown justification '{reason.strip()}'; known: "
-                                    f"{', '.join(sorted(JUSTIFICATIONS))}", line)
+                if name not in JUSTIFICATIONS or name == "none":
+                    close = difflib.get_close_matches(name, [n for n in JUSTIFICATIONS if n != "none"], n=2,
+                                                      cutoff=0.5)
+                    hint = f"did you mean {' or '.join(repr(c.replace('_', ' ')) for c in close)}? " if close else ""
+                    raise src.error(f"unknown justification '{reason.strip()}'; {hint}known: "
+                                    f"{', '.join(sorted(n for n in JUSTIFICATIONS if n != 'none'))}", line)
                 reasons.append(name)
             out["by"] = tuple(reasons)
         elif key == "case":
@@ -296,8 +300,10 @@ def _annotation(src, text: str, line: int) -> dict:
             names = tuple(x.strip() for x in value.split(",") if x.strip())
             for name in names:
                 if name not in assumption_registry.REGISTRY:
-                    raise src.error(f"unknown assumption '{name}'; known: {', '.join(assumption_registry.REGISTRY)}",
-                                    line)
+                    close = difflib.get_close_matches(name, list(assumption_registry.REGISTRY), n=2, cutoff=0.5)
+                    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+                    raise src.error(f"unknown assumption '{name}'; {hint}known: "
+                                    f"{', '.join(assumption_registry.REGISTRY)}", line)
             out["assume"] = names
         else:
             raise src.error(f"unknown annotation '{key}'; use by, case or assume", line)

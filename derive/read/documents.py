@@ -640,7 +640,7 @@ class _Builder:
         current = self.current
         lines = line if isinstance(line, list) else [line] * len(exprs)
         for n, (expr, latex) in enumerate(zip(exprs, texts)):
-            current.steps.append(Step(expr, latex, "algebra", case=case, lhs=lemma, restates=restates and n == 0,
+            current.steps.append(Step(expr, latex, "none", case=case, lhs=lemma, restates=restates and n == 0,
                                       line=lines[n]))
             if lemma is not None:
                 lemma = expr

@@ -1,0 +1,69 @@
+"""A refuted step's diagnosis, printed for people: in the derivation's own letters, as LaTeX.
+
+The checker's expressions carry its internal names (z, y, t, E, K) and bound
+indices such as _s1; here they are printed in the derivation's letters (a, S,
+N ...) with bound indices renamed to letters the expression does not use.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..notation import latex
+
+_LETTERS = ("k", "l", "m", "n", "i", "j", "r", "s", "u")
+
+
+def readable(expr: sp.Expr) -> sp.Expr:
+    """Bound indices (_s1, Dummy) renamed to plain letters the expression does not use."""
+    used = {str(s) for s in expr.free_symbols}
+    mapping = {}
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Sum, sp.Product)):
+            for limit in node.limits:
+                var = limit[0]
+                if var in mapping or not (isinstance(var, sp.Dummy) or str(var).startswith("_")):
+                    continue
+                letter = next((x for x in _LETTERS if x not in used), None)
+                if letter is None:
+                    continue
+                used.add(letter)
+                mapping[var] = sp.Symbol(letter, integer=True, positive=True)
+    return expr.xreplace(mapping) if mapping else expr
+
+
+def show(expr, names: dict | None = None) -> str:
+    """LaTeX of a checker expression in the derivation's letters."""
+    if expr is None:
+        return ""
+    return latex(readable(expr), names)
+
+
+def diagnosis_lines(diagnosis, names: dict | None = None) -> list[str]:
+    """The terminal lines under a refuted step."""
+    if diagnosis is None:
+        return []
+    out = []
+    if diagnosis.kind:
+        out.append(f"why: {diagnosis.kind}: {diagnosis.detail}")
+    if diagnosis.residual is not None and diagnosis.residual != 0:
+        out.append(f"previous line minus this line: {show(diagnosis.residual, names)}")
+    if diagnosis.suggestion is not None:
+        note = f" ({diagnosis.suggestion_note})" if diagnosis.suggestion_note else ""
+        out.append(f"this line should read: = {show(diagnosis.suggestion, names)}{note}")
+    return out
+
+
+def diagnosis_dict(diagnosis, names: dict | None = None) -> dict | None:
+    if diagnosis is None:
+        return None
+    return {
+        "kind": diagnosis.kind or None,
+        "detail": diagnosis.detail,
+        "residual_latex": show(diagnosis.residual, names),
+        "residual": sp.sstr(readable(diagnosis.residual)),
+        "suggestion_latex": show(diagnosis.suggestion, names) if diagnosis.suggestion is not None else None,
+        "suggestion": sp.sstr(readable(diagnosis.suggestion)) if diagnosis.suggestion is not None else None,
+        "suggestion_note": diagnosis.suggestion_note,
+    }
+
