@@ -40,6 +40,9 @@ CASES = [
     ("swapped indices", SOFTMAX_ZY + "$$\\frac{\\partial \\ln y_k}{\\partial z_j} = \\frac{1}{y_k} "
      "\\frac{\\partial y_k}{\\partial z_j} = \\delta_{jk} - y_k$$\n"),
     ("swapped indices", SOFTMAX_AP + "$$\\frac{\\partial \\log p_i}{\\partial a_j} = \\delta_{ij} - p_i$$\n"),
+    # ... or one entry inside a sum written with the summation index where the free one is meant
+    ("swapped indices", SOFTMAX_ZY + ONE_HOT + "$$\\frac{\\partial E}{\\partial z_j} = "
+     "-\\sum_{k=1}^K t_k (\\delta_{jk} - y_j) = \\sum_{k=1}^K t_k y_k - t_j$$\n"),
     # case: true only in one case, or in the other case than the one claimed
     ("case", SOFTMAX_ZY + "$$\\frac{\\partial y_k}{\\partial z_j} = y_k (1 - y_j)$$\n"),
     ("case", SOFTMAX_AP + "If $i \\neq j$:\n\n$$\\frac{\\partial p_i}{\\partial a_j} = p_i (1 - p_i)$$\n"),
@@ -96,7 +99,7 @@ def test_every_kind_has_two_cases():
 
 
 def test_the_forgotten_j_equals_k_term_is_named_as_such():
-    _, report = first_refuted(CASES[13][1])
+    _, report = first_refuted(next(text for kind, text in CASES if kind == "missing term"))
     assert "the k = j term of the sum over k" in report.verdict.diagnosis.detail
 
 

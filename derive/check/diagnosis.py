@@ -48,6 +48,8 @@ class Diagnosis:
     residual: sp.Expr              # previous - this, folded into the notation
     suggestion: sp.Expr | None     # what the line should read (proved equal to the previous line)
     suggestion_note: str = ""      # how the suggestion was found
+    #: expressions the detail names, at its {0}, {1}: printed in the derivation's letters by the output layer
+    shown: tuple = ()
 
     def as_dict(self, printer=str) -> dict:
         return {"kind": self.kind or None, "detail": self.detail, "residual": printer(self.residual),
@@ -74,19 +76,20 @@ def diagnose(previous: sp.Expr, this: sp.Expr, stated: frozenset, case: Case | N
         residual = fold(normal_form(previous, ctx) - normal_form(this, ctx), one_hot)
     except Exception:  # noqa: BLE001
         residual = fold(rebuild(previous - this), one_hot)
-    for finder in (_assumption, _sign, _factor, _swapped, _case, _range, _term_sign, _term):
+    for finder in (_assumption, _sign, _factor, _swapped, _index_mixup, _case, _range, _term_sign, _term):
         try:
             found = finder(previous, this, stated, case, missing, residual)
         except Exception:  # noqa: BLE001 (SymPy may fail on one attempt; the others still run)
             found = None
         if found is not None:
-            kind, detail, suggestion = found
+            kind, detail, suggestion, *shown = found
             if suggestion is not None:
                 suggestion = fold(suggestion, one_hot)
                 if not _prove(suggestion, previous, stated, case):
                     suggestion = None
             return Diagnosis(kind, detail, residual, suggestion or _derived(previous, stated, case),
-                             "" if suggestion is not None else "the previous line, worked out")
+                             "" if suggestion is not None else "the previous line, worked out",
+                             tuple(shown[0]) if shown else ())
     return Diagnosis("", "", residual, _derived(previous, stated, case), "the previous line, worked out")
 
 
@@ -152,6 +155,25 @@ def _swapped(previous, this, stated, case, missing, residual):
         swapped = this.xreplace({a: b, b: a})
         if swapped != this and _prove(previous, swapped, stated, case):
             return "swapped indices", f"indices {a} and {b} are swapped", swapped
+    return None
+
+
+def _index_mixup(previous, this, stated, case, missing, residual):
+    """One entry written with the wrong index: y_k inside a sum over k where y_j (the free j) is meant, or
+    the other way round."""
+    free = free_indices(previous, this)
+    for node in sp.preorder_traversal(this):
+        if not isinstance(node, sp.Sum) or len(node.limits) != 1:
+            continue
+        bound = node.limits[0][0]
+        for entry in sorted(node.function.atoms(sp.Indexed), key=str):
+            index = entry.indices[0]
+            for other in ([bound] if index in free else free if index == bound else []):
+                fixed_body = node.function.xreplace({entry: entry.base[other]})
+                fixed = this.xreplace({node: sp.Sum(fixed_body, node.limits[0])})
+                if _prove(previous, fixed, stated, case):
+                    return ("swapped indices", "{0} is written where {1} is meant", fixed,
+                            (entry, entry.base[other]))
     return None
 
 

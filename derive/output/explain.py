@@ -7,6 +7,8 @@ N ...) with bound indices renamed to letters the expression does not use.
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from ..notation import latex
@@ -39,13 +41,20 @@ def show(expr, names: dict | None = None) -> str:
     return latex(readable(expr), names)
 
 
+def detail(diagnosis, names: dict | None = None, wrap=lambda math: math) -> str:
+    """The diagnosis's detail with the expressions it names printed in the derivation's letters."""
+    return "".join(wrap(show(diagnosis.shown[int(piece[1])], names)) if re.fullmatch(r"\{\d\}", piece)
+                   and int(piece[1]) < len(diagnosis.shown) else piece
+                   for piece in re.split(r"(\{\d\})", diagnosis.detail))
+
+
 def diagnosis_lines(diagnosis, names: dict | None = None) -> list[str]:
     """The terminal lines under a refuted step."""
     if diagnosis is None:
         return []
     out = []
     if diagnosis.kind:
-        out.append(f"why: {diagnosis.kind}: {diagnosis.detail}")
+        out.append(f"why: {diagnosis.kind}: {detail(diagnosis, names)}")
     if diagnosis.residual is not None and diagnosis.residual != 0:
         out.append(f"previous line minus this line: {show(diagnosis.residual, names)}")
     if diagnosis.suggestion is not None:
@@ -59,7 +68,7 @@ def diagnosis_dict(diagnosis, names: dict | None = None) -> dict | None:
         return None
     return {
         "kind": diagnosis.kind or None,
-        "detail": diagnosis.detail,
+        "detail": detail(diagnosis, names),
         "residual_latex": show(diagnosis.residual, names),
         "residual": sp.sstr(readable(diagnosis.residual)),
         "suggestion_latex": show(diagnosis.suggestion, names) if diagnosis.suggestion is not None else None,

@@ -10,6 +10,7 @@ own LaTeX is set in math mode as written.  Compiling is ``latex_build``'s job.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import jinja2
@@ -107,7 +108,9 @@ def _diagnosis_view(diagnosis, names) -> dict | None:
         return None
     return {
         "kind": tex_escape(diagnosis.kind),
-        "detail": tex_escape(diagnosis.detail),
+        "detail": "".join(f"${show(diagnosis.shown[int(piece[1])], names)}$" if re.fullmatch(r"\{\d\}", piece)
+                          and int(piece[1]) < len(diagnosis.shown) else tex_escape(piece)
+                          for piece in re.split(r"(\{\d\})", diagnosis.detail)),
         "residual": show(diagnosis.residual, names) if diagnosis.residual != 0 else "",
         "suggestion": show(diagnosis.suggestion, names) if diagnosis.suggestion is not None else "",
         "note": tex_escape(diagnosis.suggestion_note),
