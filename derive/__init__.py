@@ -16,9 +16,11 @@ evaluation, checker) -> codegen / output (generated code; text, JSON, report)
 -> cli.
 """
 
-from .check.checker import check_derivation, check_equal
-from .derivation import Case, Derivation, Finding, Step
-from .verdicts import Counterexample, Status, Verdict
+__version__ = "0.1.0"
+
+from .check.checker import check_derivation, check_equal  # noqa: E402
+from .derivation import Case, Derivation, Finding, Step  # noqa: E402
+from .verdicts import Counterexample, Status, Verdict  # noqa: E402
 
 __all__ = ["check_equal", "check_derivation", "Case", "Derivation", "Finding", "Step",
            "Counterexample", "Status", "Verdict"]

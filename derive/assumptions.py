@@ -52,7 +52,7 @@ REGISTRY: dict[str, Assumption] = {
         Assumption(
             "index_range",
             r"i, j, k, \gamma \in \{1, \dots, K\}",
-            "every free index (j, k, gamma) lies in 1..K",
+            "every free index lies in $1, \\dots, K$",
         ),
         Assumption(
             "targets_sum_to_one",
@@ -63,14 +63,14 @@ REGISTRY: dict[str, Assumption] = {
         Assumption(
             "one_hot",
             r"t_k = \delta_{k\gamma}",
-            "the targets are one-hot: t_k = 1 for the correct class gamma, 0 otherwise",
+            "the targets are one-hot: $t_k = 1$ for the correct class $\\gamma$, $0$ otherwise",
             implies=("targets_sum_to_one", "index_range"),
             rewrite=_one_hot,
         ),
         Assumption(
             "max_at_mu",
             r"m = z_\mu = \max_k z_k",
-            "the shift m is the row maximum, attained at index mu",
+            "the shift $m$ is the row maximum, attained at index $\\mu$",
             implies=("index_range",),
             rewrite=_max_at_mu,
         ),

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
+from . import __version__
 from .errors import DeriveError, InputError, UsageError
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also check the derivations behind the generated code")
     check.add_argument("--allow-numeric", action="store_true",
                        help="exit 0 even if some step only holds numerically")
+    check.add_argument("--unicode", action="store_true",
+                       help="print formulas in Unicode (∂E/∂z_j = y_j − t_j) instead of LaTeX")
     check.add_argument("--strict", action="store_true",
                        help="fail a step that is true but does not follow by its cited reason (or cites none)")
     codegen = sub.add_parser("codegen", help="generate NumPy code from the proved derivations")
@@ -62,13 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="DIR", default=None,
                         help="output directory (default: ./generated/report)")
     report.add_argument("--no-pdf", action="store_true", help="write report.tex only")
+    report.add_argument("--code", action="store_true",
+                        help="include the generated code and its measurements (always so without NAME|FILE)")
+    report.add_argument("--html", action="store_true",
+                        help="also write report.html: one self-contained page, math as MathML")
     return parser
 
 
 def printable(text: str) -> str:
-    """text with every non-printable character but newline shown as an escape (\\x1b, \\u202e, ...)."""
-    return "".join(ch if ch == "\n" or ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in str(text))
+    from .output.text import printable as escaped
+
+    return escaped(text)
 
 
 def say(text: str = "", stream=None) -> None:
@@ -139,17 +147,22 @@ def _error_dict(name: str, exc: InputError) -> dict:
 
 
 def cmd_list(args) -> int:
-    notes, stability = _builtin()
-    for heading, group in (("the notes", notes), ("numerics of the generated code", stability)):
+    from .output.prose import plain
+    from .read import builtin
+
+    groups = (("the notes", builtin.notes()), ("numerics of the generated code", builtin.numerics()),
+              ("rules behind justifications", builtin.rules()))
+    for heading, group in groups:
         say(f"{heading}:")
         for d in group.values():
-            say(f"  {d.name:<20} {d.title} ({len(d.steps)} steps)")
+            steps = f"{len(d.steps)} step" + ("" if len(d.steps) == 1 else "s")
+            say(f"  {d.name:<25} {plain(d.title, unicode=True)} ({steps})")
     return EXIT_PASS
 
 
 def cmd_check(args) -> int:
     from .check.checker import check_derivation
-    from .output.text import to_json_data, to_text
+    from .output.text import terminal_style, to_json_data, to_text
 
     derivations, errors = _select(args.names, args.include_all)
     reports = [check_derivation(d) for d in derivations]
@@ -161,7 +174,7 @@ def cmd_check(args) -> int:
         for _, exc in errors:
             say(f"error: {exc}", sys.stderr)
         if reports:
-            say(to_text(reports, args.allow_numeric, args.strict))
+            print(to_text(reports, args.allow_numeric, args.strict, terminal_style(args.unicode)))
     if errors:
         return EXIT_INPUT
     return EXIT_PASS if all(r.passed(args.allow_numeric, args.strict) for r in reports) else EXIT_FAIL
@@ -198,28 +211,49 @@ def cmd_codegen(args) -> int:
 
 
 def cmd_report(args) -> int:
+    import datetime
     from pathlib import Path
 
     from .check.checker import check_derivation
     from .output import latex_build, measure
-    from .output.report import Numerics, build_tex
+    from .output.report import Meta, Numerics, build_tex
 
     reports = [check_derivation(d) for d in _load_or_raise(args.names, include_all=True)]
-    numerics = None
-    if measure.GENERATED.exists():
-        import numpy as np
-
-        module = measure.load_generated()
-        rows = [measure.accuracy(module, dtype, scale, classes)
-                for dtype in (np.float64, np.float32) for scale in (1, 100, 1e4) for classes in (2, 10, 1000)]
-        numerics = Numerics(rows, measure.finite_differences(module), measure.GENERATED.read_text())
-    tex = build_tex(reports, numerics)
     directory = Path(args.output) if args.output else Path("generated") / "report"
+    numerics = None
+    if (args.code or not args.names) and measure.GENERATED.exists():
+        rows, fd = measure.measurements(measure.GENERATED, directory / "measurements.json")
+        numerics = Numerics(rows, fd, measure.GENERATED.read_text())
+    meta = Meta(title=_report_title(args.names, reports), date=datetime.date.today().isoformat(),
+                version=__version__)
+    tex = build_tex(reports, numerics, meta, code_missing=args.code or not args.names)
+    if args.html:
+        from .output.html import build_html
+        from .output.files import write_atomically
+
+        directory.mkdir(parents=True, exist_ok=True)
+        page = directory / "report.html"
+        write_atomically(page, build_html(reports, numerics, meta))
+        say(f"wrote {page}")
     if args.no_pdf:
         say(f"wrote {latex_build.write_tex(directory, tex)}")
         return EXIT_PASS
     say(f"wrote {latex_build.compile_pdf(directory, tex)}")
     return EXIT_PASS
+
+
+def _report_title(names, reports) -> str:
+    """The report's title: the notes' subject for the built-ins, else what was checked."""
+    if not names:
+        return "A step-by-step check of the softmax cross-entropy gradient"
+    if len(reports) == 1:
+        return f"A step-by-step check of {reports[0].derivation.title}"
+    files = [n for n in names if _is_file(n)]
+    if len(files) == 1:
+        from pathlib import Path
+
+        return f"A step-by-step check of {Path(files[0]).name}"
+    return f"A step-by-step check of {len(reports)} derivations"
 
 
 COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen, "report": cmd_report}
@@ -258,6 +292,9 @@ def main(argv=None) -> int:
     except Terminated:
         say("error: terminated", sys.stderr)
         return 143
+    except BrokenPipeError:  # `derive list | head`: the reader is gone; say nothing more, as cat would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 
 K = sp.Symbol("K", integer=True, positive=True)
 
@@ -195,7 +196,7 @@ _GREEK_NAMES = frozenset("""alpha beta gamma delta epsilon varepsilon eta theta 
 sigma varsigma tau upsilon phi varphi chi psi omega ell Sigma Phi Psi Omega Theta Lambda""".split())
 
 
-def _rendered(name: str) -> str | None:
+def rendered_name(name: str) -> str | None:
     """A display name as LaTeX, when it is a letter, a Greek name or a short word; else None."""
     if re.fullmatch(r"[A-Za-z]", name):
         return name
@@ -219,21 +220,61 @@ def latex(expr, names: dict | None = None) -> str:
     derivation's own letters, where those are plain letters or Greek names.
     Printed from the expression, so it holds nothing a user typed.
     """
+    expr = readable_bound(expr)
     if names:
         expr = _in_own_letters(expr, names)
-    return sp.latex(expr).replace(r"\frac{d}{d ", r"\frac{\partial}{\partial ")
+    return _Printer().doprint(expr)
+
+
+class _Printer(LatexPrinter):
+    """SymPy's LaTeX, with derivatives as the notes write them: \\frac{\\partial E}{\\partial z_j}, and
+    \\frac{\\partial}{\\partial z_j}\\left(...\\right) around anything longer than a name."""
+
+    def _print_Derivative(self, expr):
+        order = sum(int(n) for _, n in expr.variable_count)
+        below = " ".join(rf"\partial {self._print(v)}" + (f"^{{{int(n)}}}" if int(n) > 1 else "")
+                         for v, n in expr.variable_count)
+        top = r"\partial" + (f"^{{{order}}}" if order > 1 else "")
+        body = expr.expr
+        if isinstance(body, (sp.Symbol, sp.Indexed)):
+            return rf"\frac{{{top} {self._print(body)}}}{{{below}}}"
+        return rf"\frac{{{top}}}{{{below}}} \left({self._print(body)}\right)"
+
+
+_BOUND_LETTERS = ("k", "l", "m", "n", "i", "j", "r", "s", "u")
+
+
+def readable_bound(expr):
+    """Sums over internal indices (_s1, kappa, a Dummy) renamed to letters the expression does not use."""
+    if not isinstance(expr, sp.Basic) or not expr.has(sp.Sum):
+        return expr
+    used = {str(x) for x in expr.free_symbols}
+    mapping = {}
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Sum, sp.Product)):
+            for limit in node.limits:
+                var = limit[0]
+                name = str(var)
+                if var in mapping or not (isinstance(var, sp.Dummy) or name.startswith("_")
+                                          or name in ("kappa", "iota", "iota2", "kappa_num", "n_s", "dots")):
+                    continue
+                letter = next((x for x in _BOUND_LETTERS if x not in used), None)
+                if letter is not None:
+                    used.add(letter)
+                    mapping[var] = sp.Symbol(letter, integer=True, positive=True)
+    return expr.xreplace(mapping) if mapping else expr
 
 
 def _in_own_letters(expr, names: dict):
     mapping = {}
     for base in (z, t, y):
         shown = names.get(str(base.label))
-        shown = _rendered(shown) if shown and shown != str(base.label) else None
+        shown = rendered_name(shown) if shown and shown != str(base.label) else None
         if shown is not None:
             mapping[base] = sp.IndexedBase(sp.Symbol(shown))
     for scalar in (E, K):
         shown = names.get(str(scalar))
-        shown = _rendered(shown) if shown and shown != str(scalar) else None
+        shown = rendered_name(shown) if shown and shown != str(scalar) else None
         if shown is not None:
             mapping[scalar] = sp.Symbol(shown)
     printed = [str(mapping.get(b, b).label) for b in (z, t, y)] + [str(mapping.get(s, s)) for s in (E, K)]

@@ -89,6 +89,6 @@ def test_cli_json_shape_and_exit_code():
 def test_cli_text_and_list():
     run = _cli("check", "route1")
     assert run.returncode == 0
-    assert "summary: 1 derivation(s), 1 pass, 0 fail; 6 steps: 6 proved" in run.stdout
+    assert "summary: 1 derivation, 1 pass, 0 fail; 6 steps: 6 proved" in run.stdout
     listing = _cli("list")
     assert listing.returncode == 0 and "route2" in listing.stdout

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from derive.check.checker import check_derivation
+from derive.output.prose import plain
 from derive.read.builtin import notes
 from derive.read.documents import load_document, parse_document
 from derive.verdicts import Status
@@ -37,7 +38,7 @@ def verdicts(document) -> tuple[dict, list]:
     findings = []
     for derivation in document.derivations:
         report = check_derivation(derivation)
-        findings += [f.message for f in report.findings]
+        findings += [plain(f.message) for f in report.findings]
         for step in report.steps:
             by_line.setdefault(str(step.step.line), []).append(step.verdict.status.value)
     return {line: " ".join(v) for line, v in by_line.items()}, findings
@@ -125,7 +126,7 @@ def test_the_notes_document_checks_like_the_transcribed_files(notes_document):
 
 
 def test_the_notes_document_finds_what_the_transcriptions_note(notes_document):
-    findings = " ".join(f.message for d in notes_document.derivations for f in check_derivation(d).findings)
+    findings = " ".join(plain(f.message) for d in notes_document.derivations for f in check_derivation(d).findings)
     for words in ("joint probability",            # y_k = P(l = k, x)
                   "which we call j",              # the correct class named j, the free index's letter
                   "j is both the index of a sum",  # the partition sum written with the free j

@@ -85,20 +85,20 @@ HEADER = ("indices: i, j, k\nrange: 1..K\nresult: \\frac{\\partial E}{\\partial 
 
 def test_finding_letter_with_two_meanings():
     d = FILES["jacobian"]
-    assert any("'z' names both" in f.message for f in d.findings)
+    assert any("$z$ names both" in f.message for f in d.findings)
 
 
 def test_finding_sum_without_a_range():
     text = HEADER.replace("range: 1..K\n", "").replace("\\sum_k t_k = 1", "\\sum_{k=1}^K t_k = 1")
     d = parse(text + "$$\\frac{\\partial E}{\\partial z_j} = y_j \\sum_k t_k - t_j$$\n", "f.deriv")
-    assert any(f.kind == "range" and "sum over k at line" in f.message for f in d.findings)
+    assert any(f.kind == "range" and "sum over $k$ at line" in f.message for f in d.findings)
 
 
 def test_finding_index_free_where_it_must_be_bound():
     literal = (r"$$\frac{\partial E}{\partial z_j} = \frac{\partial}{\partial z_j} \left[\sum_k^K t_k \ln \left("
                r"\sum_{i=1}^K e^{z_i} \right) - t_k z_k \right]$$" "\n")
     d = parse(HEADER + literal, "literal.deriv")
-    assert any(f.kind == "scope" and "index k is free" in f.message for f in d.findings)
+    assert any(f.kind == "scope" and "index $k$ is free" in f.message for f in d.findings)
 
 
 def test_finding_index_bound_where_it_must_be_free():

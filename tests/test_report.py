@@ -107,5 +107,6 @@ def test_missing_tex_gives_a_clear_message_and_nonzero_exit(tmp_path):
 
 
 def test_report_says_when_the_generated_module_is_missing():
-    tex = build_tex([check_derivation(NOTES["jacobian"])], None)
+    tex = build_tex([check_derivation(NOTES["jacobian"])], None, code_missing=True)
     assert "was not found when this report was built" in tex and "run \\texttt{derive codegen}" in tex
+    assert "Generated NumPy code" not in build_tex([check_derivation(NOTES["jacobian"])], None)

@@ -11,34 +11,18 @@ import re
 
 import sympy as sp
 
-from ..notation import latex
-
-_LETTERS = ("k", "l", "m", "n", "i", "j", "r", "s", "u")
-
+from ..notation import latex, readable_bound
 
 def readable(expr: sp.Expr) -> sp.Expr:
     """Bound indices (_s1, Dummy) renamed to plain letters the expression does not use."""
-    used = {str(s) for s in expr.free_symbols}
-    mapping = {}
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, (sp.Sum, sp.Product)):
-            for limit in node.limits:
-                var = limit[0]
-                if var in mapping or not (isinstance(var, sp.Dummy) or str(var).startswith("_")):
-                    continue
-                letter = next((x for x in _LETTERS if x not in used), None)
-                if letter is None:
-                    continue
-                used.add(letter)
-                mapping[var] = sp.Symbol(letter, integer=True, positive=True)
-    return expr.xreplace(mapping) if mapping else expr
+    return readable_bound(expr)
 
 
 def show(expr, names: dict | None = None) -> str:
     """LaTeX of a checker expression in the derivation's letters."""
     if expr is None:
         return ""
-    return latex(readable(expr), names)
+    return latex(expr, names)
 
 
 def detail(diagnosis, names: dict | None = None, wrap=lambda math: math) -> str:
@@ -48,18 +32,18 @@ def detail(diagnosis, names: dict | None = None, wrap=lambda math: math) -> str:
                    for piece in re.split(r"(\{\d\})", diagnosis.detail))
 
 
-def diagnosis_lines(diagnosis, names: dict | None = None) -> list[str]:
-    """The terminal lines under a refuted step."""
+def diagnosis_lines(diagnosis, names: dict | None = None, unicode: bool = False) -> list[str]:
+    """The terminal lines under a refuted step (formulas between $ signs: the caller prints them)."""
     if diagnosis is None:
         return []
     out = []
     if diagnosis.kind:
-        out.append(f"why: {diagnosis.kind}: {detail(diagnosis, names)}")
+        out.append(f"why: {diagnosis.kind}: {detail(diagnosis, names, lambda m: f'${m}$')}")
     if diagnosis.residual is not None and diagnosis.residual != 0:
-        out.append(f"previous line minus this line: {show(diagnosis.residual, names)}")
+        out.append(f"previous line minus this line: ${show(diagnosis.residual, names)}$")
     if diagnosis.suggestion is not None:
         note = f" ({diagnosis.suggestion_note})" if diagnosis.suggestion_note else ""
-        out.append(f"this line should read: = {show(diagnosis.suggestion, names)}{note}")
+        out.append(f"this line should read: $= {show(diagnosis.suggestion, names)}${note}")
     return out
 
 

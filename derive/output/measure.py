@@ -9,6 +9,7 @@ finite differences.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,3 +140,31 @@ def finite_differences(module, seed=0) -> dict:
         "softmax_vjp": relative_error(
             module.softmax_vjp(z, v), central_difference(lambda x: np.sum(v * module.softmax(x), axis=-1), z)),
     }
+
+
+def measurements(path: Path = GENERATED, cache: Path | None = None) -> tuple[list, dict]:
+    """(accuracy rows, finite-difference errors) of the generated module, remembered in `cache` (a JSON file)
+    under the module's content hash: a report rebuilt for the same generated file does not measure again."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if cache is not None and cache.exists():
+        try:
+            stored = json.loads(cache.read_text())
+            if stored.get("generated_sha256") == digest:
+                return [AccuracyRow(**row) for row in stored["accuracy"]], stored["finite_differences"]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged cache is measured again
+    module = load_generated(path)
+    rows = [accuracy(module, dtype, scale, classes)
+            for dtype in (np.float64, np.float32) for scale in (1, 100, 1e4) for classes in (2, 10, 1000)]
+    fd = finite_differences(module)
+    if cache is not None:
+        from .files import write_atomically
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(cache, json.dumps({"generated_sha256": digest,
+                                            "accuracy": [dataclasses.asdict(r) for r in rows],
+                                            "finite_differences": fd}, indent=1, default=float))
+    return rows, fd

@@ -169,7 +169,7 @@ class CommandRules:
             self.advance()
         else:
             self.names.notes.append((start.line, start.column,
-                                     f"the derivative's denominator lacks {marker}: read as {marker} {start.text}"))
+                                     f"the derivative's denominator lacks ${marker}$: read as ${marker} {start.text}$"))
         variable = self.derivative_variable()
         self.expect("}")
         if not (isinstance(variable, sp.Indexed)):

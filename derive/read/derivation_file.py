@@ -377,8 +377,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
         body_col = col + value.index("=") + 1 + (len(after) - len(after.lstrip()))
         names.abbreviations[letter] = _formula(src, body, names, line, body_col)
         if letter in names.indexed:
-            findings.append(Finding("notation", f"'{letter}' names both {letter}_1..{letter}_K and "
-                                    f"{letter} = {body} (line {line}); a letter with two meanings"))
+            findings.append(Finding("notation", f"${letter}$ names both ${letter}_1, \\dots, {letter}_K$ and "
+                                    f"${letter} = {body}$ (line {line}); a letter with two meanings"))
     stated = ["index_range"] if names.default_range else []
     for value, line, col in values.get("assume", []):
         stated.append(_assumption(src, value, names, line, col))
@@ -429,8 +429,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
     findings.extend(scope_findings(names))
     for line, col, var in names.unranged_sums:
         if not names.default_range:
-            findings.append(Finding("range", f"the sum over {var} at line {line}, column {col} has no range and "
-                                    "the header declares none (range: 1..K); read as 1..K"))
+            findings.append(Finding("range", f"the sum over ${var}$ at line {line}, column {col} has no range and "
+                                    "the header declares none (range: 1..K); read as $1, \\dots, K$"))
     name = _name(src, values, path)
     if "title" in values and len(values["title"][0][0]) > MAX_TITLE:
         _, line, col = values["title"][0]
@@ -452,8 +452,8 @@ def parse(text: str, path: str = "<input>") -> Derivation:
 def scope_findings(names: Names) -> list[Finding]:
     """A finding for every term read as inside the sum before it (see Parser._extend_sums), and for every
     other reading the author should know about (a \\sum without an index, an e^a_k, a matrix entry)."""
-    out = [Finding("scope", f"line {line}, column {col}: index {var} is free in the term after the sum over {var}; "
-                   f"read as inside that sum (write \\left( \\right) around the summand if that is not meant)",
+    out = [Finding("scope", f"line {line}, column {col}: index ${var}$ is free in the term after the sum over ${var}$; "
+                   "read as inside that sum (put the summand in parentheses if that is not meant)",
                    line=line)
            for line, col, var in dict.fromkeys(names.scope_notes)]
     out += [Finding("notation", f"line {line}, column {col}: {what}", line=line)
@@ -493,11 +493,11 @@ def _scope_findings(derivation: Derivation) -> list[Finding]:
             extra = mine - theirs
             if extra:
                 names = ", ".join(sorted(str(s) for s in extra))
-                out.append(Finding("scope", f"step {claim.index}: index {names} is free here but not in the "
+                out.append(Finding("scope", f"step {claim.index}: index ${names}$ is free here but not in the "
                                    "expression it must equal; is it meant to be bound by a sum?", claim.index))
             lost = set(free_indices(previous)) - mine - ({case.left} if case is not None and case.equal else set())
             if lost and claim.step.lhs is None:
                 names = ", ".join(sorted(str(s) for s in lost))
-                out.append(Finding("scope", f"step {claim.index}: index {names} is free in the expression this "
+                out.append(Finding("scope", f"step {claim.index}: index ${names}$ is free in the expression this "
                                    "step must equal but not here; is it bound where it must be free?", claim.index))
     return out

@@ -135,20 +135,20 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
     first_claim = min((f.line for f in inference_claims(inference)), default=0)
     if label is None and inference.label is not None and inference.label_subscripted:
         label = inference.label[0]  # p_{y_i}, 1(y_i = k): y_i is the correct class of example i
-        findings.append(Finding("notation", f"'{label}_i' is read as the correct class of the example (line "
-                                f"{inference.label[1]}); targets are one-hot at it", line=inference.label[1]))
+        findings.append(Finding("notation", f"${label}_i$ is read as the correct class of the example (line "
+                                f"{inference.label[1]}); the targets are one-hot at it", line=inference.label[1]))
     if label is None and inference.label is not None and inference.label[1] < first_claim:
         label = inference.label[0]  # "Assume the index of correct class is k", before any step: k is the label
-        findings.append(Finding("notation", f"'{label}' is read as the correct class (line {inference.label[1]} "
-                                "names it so); targets are one-hot at it", line=inference.label[1]))
+        findings.append(Finding("notation", f"${label}$ is read as the correct class (line {inference.label[1]} "
+                                "names it so); the targets are one-hot at it", line=inference.label[1]))
     if label:
         indices[label] = index("gamma")
     elif r"\gamma" not in indices:
         indices[r"\gamma"] = index("gamma")
     elif "label" not in values:
         where = next((n for n, text in enumerate(src.lines, start=1) if "\\gamma" in text), None)
-        findings.append(Finding("notation", f"\\gamma is used as an index (line {where}) but never introduced; read "
-                                "as the correct class (where the targets are one-hot, t_k = \\delta_{k\\gamma})",
+        findings.append(Finding("notation", f"$\\gamma$ is used as an index (line {where}) but never introduced; read "
+                                "as the correct class (where the targets are one-hot, $t_k = \\delta_{k\\gamma}$)",
                                 line=where))
     declared = [x.strip() for value, _, _ in values.get("constants", []) for x in value.split(",") if x.strip()]
     constants = {key: Constant(key.lstrip("\\")) for key in [*declared, *inference.constants]
@@ -158,8 +158,8 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
                   deltas=frozenset(key for key in inference.identities if key not in taken),
                   label=label if inference.label_subscripted else None)
     for key in sorted(names.deltas):
-        findings.append(Finding("notation", f"'{key}' with two indices is read as the identity matrix: "
-                                f"{key}_{{kj}} = 1 if k = j, else 0"))
+        findings.append(Finding("notation", f"${key}$ with two indices is read as the identity matrix: "
+                                f"${key}_{{kj}} = 1$ if $k = j$, else $0$"))
     names.vector_index = _vector_index(names)
     for abbreviation in inference.abbreviations:
         try:
@@ -169,8 +169,8 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         if abbreviation.index is None:
             names.abbreviations[abbreviation.key] = body
             if abbreviation.key in indexed:
-                findings.append(Finding("notation", f"'{abbreviation.key}' names both {abbreviation.key}_1.."
-                                        f"{abbreviation.key}_K and {abbreviation.key} = {abbreviation.body} (line "
+                findings.append(Finding("notation", f"${abbreviation.key}$ names both ${abbreviation.key}_1, \\dots, "
+                                        f"{abbreviation.key}_K$ and ${abbreviation.key} = {abbreviation.body}$ (line "
                                         f"{abbreviation.line}); a letter with two meanings"))
         else:
             parameter = index(abbreviation.index.lstrip("\\"))
@@ -180,7 +180,8 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         others = sorted(a for a in inference.aliases.get(role, ()) if a != roles.get(role))
         if others and key not in values and roles.get(role):
             # two readings: one name for one quantity, or two quantities; the front matter can say which
-            findings.append(Finding("notation", f"{', '.join(others)} and {roles[role]} are both read as the "
+            named = ", ".join(f"${o}$" for o in others)
+            findings.append(Finding("notation", f"{named} and ${roles[role]}$ are both read as the "
                                     f"{role}; if they are different quantities, name the {role} in the front "
                                     f"matter ('{key}: {roles[role]}')"))
     for value, line, col in values.get("let", []):  # let: \Sigma = \sum_k e^{a_k}
@@ -191,7 +192,7 @@ def _names(src, inference, header) -> tuple[Names, dict, list, list[Finding]]:
         names.abbreviations[name.strip()] = guarded_formula(src, after.strip(), names, line, body_col)
     findings += _own_definitions(src, inference, names, roles)
     for key, value in constants.items():
-        findings.append(Finding("notation", f"'{key}' is read as a positive constant (it is not an index, "
+        findings.append(Finding("notation", f"${key}$ is read as a positive constant (it is not an index, "
                                 "a logit, a probability, a target or the loss)"))
     display = {"z": roles.get("logits", "z"), "t": roles.get("targets", "t"),
                "y": roles.get("probabilities", "y"), "E": roles.get("loss", "E"), "K": roles.get("classes", "K")}
@@ -230,9 +231,9 @@ def _layer_names(src, inference, names: Names) -> list[Finding]:
         return []
     names.layer = (names.indices[letter], body)
     size = f"; its input size {inference.input_size} is sampled as K + 1" if inference.input_size else ""
-    return [Finding("notation", f"line {line} defines the logits by a linear layer of "
-                    f"{', '.join(sorted(inference.variables))}: derivatives with respect to them go through the "
-                    f"logits by the chain rule{size}", line=line)]
+    named = ", ".join(f"${v}$" for v in sorted(inference.variables))
+    return [Finding("notation", f"line {line} defines the logits by a linear layer of {named}: derivatives with "
+                    f"respect to them go through the logits by the chain rule{size}", line=line)]
 
 
 def _own_definitions(src, inference, names: Names, roles: dict) -> list[Finding]:
@@ -252,8 +253,8 @@ def _own_definitions(src, inference, names: Names, roles: dict) -> list[Finding]
         return []
     del names.indexed[key]
     names.indexed_abbreviations[key] = (parameter, expr)
-    out = [Finding("notation", f"{key}_{letter} is defined as {text} (line {line}), not as the standard softmax; "
-                   f"{key} stands for this definition wherever it is used", line=line)]
+    out = [Finding("notation", f"${key}_{letter}$ is defined as ${text}$ (line {line}), not as the standard softmax; "
+                   f"${key}$ stands for this definition wherever it is used", line=line)]
     loss, written = roles.get("loss"), inference.bodies.get("loss")
     if loss is not None and written is not None and loss in names.scalars:
         try:
@@ -262,8 +263,8 @@ def _own_definitions(src, inference, names: Names, roles: dict) -> list[Finding]
             return out
         del names.scalars[loss]
         names.abbreviations[loss] = loss_expr
-        out.append(Finding("notation", f"{loss} is defined with {key} (line {written[2]}), so it stands for "
-                           f"{written[1]} wherever it is used", line=written[2]))
+        out.append(Finding("notation", f"${loss}$ is defined with ${key}$ (line {written[2]}), so it stands for "
+                           f"${written[1]}$ wherever it is used", line=written[2]))
     return out
 
 
@@ -504,8 +505,8 @@ class _Builder:
             parts = [p if p is None or row_index not in free_indices(p) else sp.Sum(p, (row_index, 1, K))
                      for p in parts]
             self.findings.append(Finding(
-                "notation", f"line {line}: a scalar written with vectors; u v^T and u^T v are read as the dot "
-                f"product \\sum_{self.letter(row_index)} u_{self.letter(row_index)} v_{self.letter(row_index)}",
+                "notation", f"line {line}: a scalar written with vectors; $u v^T$ and $u^T v$ are read as the dot "
+                f"product $\\sum_{self.letter(row_index)} u_{self.letter(row_index)} v_{self.letter(row_index)}$",
                 line=line))
         elif matrix and len({frozenset(set(free_indices(p)) & {row_index, self.column_index()})
                              for p in parts if p is not None}) > 1:
@@ -518,16 +519,17 @@ class _Builder:
         elif matrix:
             row, column = self.letter(self.names.vector_index), self.letter(self.column_index())
             self.findings.append(Finding(
-                "notation", f"line {line} is a matrix equation, read entry by entry: entry ({row}, {column}) of "
-                f"d\\mathbf{{s}}/d\\mathbf{{a}} is ds_{row}/da_{column}, u v^T and u^T v are the outer product "
-                f"u_{row} v_{column}, diag(u) is u_{row} on the diagonal", line=line))
+                "notation", f"line {line} is a matrix equation, read entry by entry: entry $({row}, {column})$ of "
+                f"$\\partial \\mathbf{{s}} / \\partial \\mathbf{{a}}$ is $\\partial s_{row} / \\partial a_{column}$, "
+                f"$u v^T$ and $u^T v$ are the outer product $u_{row} v_{column}$, $\\mathrm{{diag}}(u)$ is "
+                f"$u_{row}$ on the diagonal", line=line))
         texts = [self.src.cut(a, b) for a, b in parser.spans]
         self.part_lines = [a.line for a, _ in parser.spans]
         self.first_through_layer = parser.first_through_layer
         if parser.inequality and len(parser.relations) == len(parts) - 1:
             # a = b \neq 0: the equalities before the first inequality are claims; the inequality is not decided
             keep = parser.relations.index(next(r for r in parser.relations if r != "=")) + 1
-            self.findings.append(Finding("structure", f"line {line}: '{texts[keep] if keep < len(texts) else ''}' "
+            self.findings.append(Finding("structure", f"line {line}: ${texts[keep] if keep < len(texts) else ''}$ "
                                          "states an inequality; inequalities are not checked", line=line))
             parts, texts, self.part_lines = parts[:keep], texts[:keep], self.part_lines[:keep]
         self.findings += [f for f in index_slips(parts, line, self.letter) if f not in self.findings]
@@ -548,8 +550,8 @@ class _Builder:
         misindexed = _misindexed_softmax(first, parts[1])
         if misindexed is not None:
             self.findings.append(Finding(
-                "notation", f"line {formula[0].line}: {texts[0]} is defined by a softmax in index "
-                f"{self.letter(misindexed)}, not {self.letter(first.indices[0])}; read as the "
+                "notation", f"line {formula[0].line}: ${texts[0]}$ is defined by a softmax in index "
+                f"${self.letter(misindexed)}$, not ${self.letter(first.indices[0])}$; read as the "
                 f"definition of the softmax (a typo?), not checked as a step", line=formula[0].line))
             if len(parts) == 2:
                 return
@@ -661,7 +663,7 @@ class _Builder:
         if self.names.unranged_sums:
             where = ", ".join(sorted({str(line) for line, _, _ in self.names.unranged_sums}, key=int))
             findings.append(Finding("range", f"sums written without a range or a lower limit (lines {where}) are "
-                                    f"read as running over 1..{self.display_names['K']}"))
+                                    f"read as running over $1, \\dots, {self.display_names['K']}$"))
         owners = self.owners(findings)
         for number, opened in enumerate(self.done, start=1):
             name = f"{stem}-{number}" if len(self.done) > 1 else stem
@@ -672,7 +674,8 @@ class _Builder:
             if split is not None:
                 result, last = split
             derivation = Derivation(
-                name=name if name[:1].isalpha() else "d_" + name, title=(opened.title or opened.start_latex)[:300],
+                name=name if name[:1].isalpha() else "d_" + name,
+                title=(opened.title or f"${opened.start_latex}$")[:300],
                 start=opened.start, start_latex=opened.start_latex, steps=tuple(opened.steps), result=result,
                 result_latex=f"{opened.start_latex} = {last}", assumptions=tuple(self.stated),
                 findings=tuple(f for f, owner in zip(findings, owners) if owner == number - 1),
@@ -761,8 +764,9 @@ def _numeric_example(tokens: list[Token]) -> bool:
 def _probability_finding(text: str, line: int) -> Finding:
     joint = re.search(r"P\s*\\?(?:left)?\(\s*[a-zA-Z]\s*=\s*[a-zA-Z]\s*,", text)
     if joint:
-        return Finding("notation", f"line {line} writes a probability P(l = k, x), a joint probability, where the "
-                       "conditional P(l = k | x) is meant; statements about probabilities are not checked", line=line)
+        return Finding("notation", f"line {line} writes a probability $P(l = k, x)$, a joint probability, where the "
+                       "conditional $P(l = k \\mid x)$ is meant; statements about probabilities are not checked",
+                       line=line)
     return Finding("notation", f"line {line} is a statement about probabilities ({text.strip()[:60]}); not checked",
                    line=line)
 

@@ -510,8 +510,9 @@ def infer(fragments, header_keys: set[str] = frozenset()) -> Inference:
         result.roles["classes"] = limits.most_common(1)[0][0]
         if len(limits) > 1:
             other = [k for k, _ in limits.most_common()[1:]]
-            result.findings.append(Finding("range", f"the sums run to {result.roles['classes']} and also to "
-                                           f"{', '.join(other)}; {result.roles['classes']} is read as the number "
+            named = ", ".join(f"${o}$" for o in other)
+            result.findings.append(Finding("range", f"the sums run to ${result.roles['classes']}$ and also to "
+                                           f"{named}; ${result.roles['classes']}$ is read as the number "
                                            f"of classes (a front matter line 'range: 1..{other[0]}' says "
                                            "otherwise)"))
     _formula_label(result, tokenized)
@@ -635,6 +636,9 @@ def _constants(result: Inference, tokenized, words) -> None:
     for _, tokens in tokenized:
         subscripted_letters |= {tokens[n].text for n in range(len(tokens) - 1) if tokens[n + 1].text == "_"}
     for _, tokens in tokenized:
+        texts = [t.text for t in tokens]
+        if any(texts[n] in ("P", r"\Pr") and texts[n + 1] in ("(", r"\left") for n in range(len(texts) - 1)):
+            continue  # P(l = k | x): a statement about probabilities, whose letters are not constants
         hidden = set()  # tokens inside \text{...}, \mathbb{...}: prose and number sets, not names
         for n, tok in enumerate(tokens):
             if tok.text in (r"\begin", r"\end", r"\operatorname", r"\mathrm") or \
@@ -798,9 +802,9 @@ def _prose(result: Inference, fragments) -> None:
         called = _CALLED.search(text)
         if called:
             letter, line = called.group(1), line_at(called.start())
-            result.findings.append(Finding("notation", f"the text calls the correct class {letter} ('which we call "
-                                           f"{letter}', line {line}); if {letter} is also a free index, the "
-                                           "class needs a name of its own (read as the label \\gamma)", line=line))
+            result.findings.append(Finding("notation", f"the text calls the correct class ${letter}$ ('which we call "
+                                           f"{letter}', line {line}); if ${letter}$ is also a free index, the "
+                                           "class needs a name of its own (read as the label $\\gamma$)", line=line))
 
 
 def _affirmed(pattern, text: str):

@@ -288,7 +288,7 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         tok = self.tok
         if base == sp.E and tok.kind == "letter" and tok.text in self.names.indexed and self.peek().text == "_":
             self.names.notes.append((tok.line, tok.column,
-                                     f"e^{tok.text}_... is read as e^{{{tok.text}_...}} (TeX sets the subscript "
+                                     f"$e^{tok.text}_k$ is read as $e^{{{tok.text}_k}}$ (TeX sets the subscript "
                                      "under the e)"))
             return self.primary()
         return self.script()
@@ -336,8 +336,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         if start.text == r"\sum" and (not (self.starts_factor() or self.at("-", r"\sum")) or self.at("'")):
             from ..notation import z as logits  # \sum_k with nothing after it: the partition sum, named by its index
 
-            self.names.notes.append((start.line, start.column, f"a \\sum_{{{var}}} with nothing to sum is read as "
-                                     f"the partition sum \\sum_{{{var}}} e^{{z_{var}}}"))
+            self.names.notes.append((start.line, start.column, f"a $\\sum_{{{var}}}$ with nothing to sum is read as "
+                                     f"the partition sum $\\sum_{{{var}}} e^{{{self._letter_of(logits)}_{var}}}$"))
             return sp.Sum(sp.exp(logits[var]), (var, 1 if lower is None else lower, K if upper is None else upper))
         if lower is None or upper is None:
             if lower is None and upper is None and excluded is None:
@@ -365,8 +365,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
 
         if not self.starts_factor() or self.at("'"):
             bound = sp.Symbol("n_s", integer=True, positive=True)
-            self.names.notes.append((start.line, start.column, r"a \sum with nothing to sum is read as the "
-                                     r"partition sum \sum_i e^{z_i}"))
+            self.names.notes.append((start.line, start.column, "a $\\sum$ with nothing to sum is read as the "
+                                     f"partition sum $\\sum_i e^{{{self._letter_of(logits)}_i}}$"))
             partition = sp.Sum(sp.exp(logits[bound]), (bound, 1, K))
             return partition if upper is None else partition ** upper  # \sum^2: the partition sum squared
         summand = self.term()
@@ -375,7 +375,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         if len(candidates) != 1 or candidates[0] in seen:  # never bind an index that is free elsewhere
             raise self.error(r"a '\sum' needs its index, as in \sum_{k=1}^K or \sum_k", start)
         var = candidates[0]
-        self.names.notes.append((start.line, start.column, f"a \\sum without an index is read as the sum over {var}"))
+        self.names.notes.append((start.line, start.column,
+                                 f"a $\\sum$ without an index is read as the sum over ${var}$"))
         self.names.unranged_sums.append((start.line, start.column, str(var)))
         return sp.Sum(summand, (var, 1, K if upper is None else upper))
 
@@ -466,7 +467,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
         if letter == "e" and self.at("_") and "e" not in self.names.known() and self.logits() is not None:
             self.advance()  # e_j: shorthand for e^{x_j}
             (entry,) = self.subscript_indices()[:1]
-            self.names.notes.append((tok.line, tok.column, "e with a subscript (e_j) is read as e^{x_j}, the "
+            logit = self._letter_of(self.logits())
+            self.names.notes.append((tok.line, tok.column, f"$e_{entry}$ is read as $e^{{{logit}_{entry}}}$, the "
                                      "exponential of a logit"))
             return sp.exp(self.logits()[entry])
         if letter in self.names.indexed:
@@ -537,7 +539,8 @@ class Parser(Cursor, NameRules, CommandRules, ArgumentRules, MatrixRules):
             raise self.error("a prime (f') needs the variable it differentiates by; write \\frac{\\partial f}"
                              "{\\partial x} instead", prime)
         self.names.notes.append((prime.line, prime.column, f"a prime is read as the derivative with respect to "
-                                 f"{variables[0]}, the variable this derivation differentiates by"))
+                                 f"${self._letter_of(variables[0].base)}_{variables[0].indices[0]}$, the variable this "
+                                 "derivation differentiates by"))
         return variables[0]
 
     def logits(self):

@@ -173,8 +173,8 @@ class MatrixRules:
         if (base, base) not in by_position or (base, base + 1) not in by_position:
             raise self.error("a matrix written out needs its first two entries to show the pattern", begin)
         if base == 0:
-            self.names.notes.append((begin.line, begin.column, "the matrix numbers its entries from 0; entry "
-                                     "(r, c) is read with the derivation's indices for the 0-based r and c"))
+            self.names.notes.append((begin.line, begin.column, "the matrix numbers its entries from $0$; entry "
+                                     "$(r, c)$ is read with the derivation's indices for the 0-based $r$ and $c$"))
         diagonal = _generalize(by_position[(base, base)], {base: r})
         off = _generalize(by_position[(base, base + 1)], {base: r, base + 1: c})
         template = off if _same(off.xreplace({c: r}), diagonal) else \
@@ -196,7 +196,7 @@ class MatrixRules:
             if _same(expected, cell):
                 continue
             where = f"{row}" if column is None else f"({row}, {column})"
-            self.names.notes.append((begin.line, begin.column, f"entry {where} of the matrix does not follow the "
+            self.names.notes.append((begin.line, begin.column, f"entry ${where}$ of the matrix does not follow the "
                                      "pattern of the first entries; it is read as written"))
             at = sp.KroneckerDelta(r, row) if column is None else \
                 sp.KroneckerDelta(r, row) * sp.KroneckerDelta(c, column)

@@ -29,12 +29,12 @@ def index_slips(parts, line: int, letter) -> list[Finding]:
             for var, low, _high in node.limits:
                 if var in free and ("free", var) not in seen:
                     seen.add(("free", var))
-                    out.append(Finding("notation", f"line {line}: {letter(var)} is both the index of a sum and a "
-                                       f"free index of this formula; the sum's {letter(var)} is read as its own "
+                    out.append(Finding("notation", f"line {line}: ${letter(var)}$ is both the index of a sum and a "
+                                       f"free index of this formula; the sum's ${letter(var)}$ is read as its own "
                                        f"(bound) index, so write the sum with another letter", line=line))
                 if isinstance(low, sp.Symbol) and low.is_integer and ("low", var) not in seen:
                     seen.add(("low", var))
-                    out.append(Finding("notation", f"line {line}: the sum over {letter(var)} starts at "
-                                       f"{letter(low)}, an index, not at 1: were the index and the bound mixed "
-                                       f"up (\\sum_{{{letter(low)}=1}} meant)?", line=line))
+                    out.append(Finding("notation", f"line {line}: the sum over ${letter(var)}$ starts at "
+                                       f"${letter(low)}$, an index, not at $1$: were the index and the bound mixed "
+                                       f"up ($\\sum_{{{letter(low)}=1}}$ meant)?", line=line))
     return out
