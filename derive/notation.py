@@ -230,6 +230,17 @@ class _Printer(LatexPrinter):
     """SymPy's LaTeX, with derivatives as the notes write them: \\frac{\\partial E}{\\partial z_j}, and
     \\frac{\\partial}{\\partial z_j}\\left(...\\right) around anything longer than a name."""
 
+    def _print_Indexed(self, expr):
+        """t_j, y_{jk}: as people write them (SymPy writes {t}_{j})."""
+        base = self._print(expr.base.label)
+        indices = " ".join(self._print(i) for i in expr.indices)
+        return f"{base}_{indices}" if len(indices) == 1 else f"{base}_{{{indices}}}"
+
+    def _print_KroneckerDelta(self, expr, exp=None):
+        first, second = (self._print(a) for a in expr.args[:2])
+        out = rf"\delta_{{{first}{second}}}" if len(first) == len(second) == 1 else rf"\delta_{{{first},{second}}}"
+        return f"{out}^{{{exp}}}" if exp else out
+
     def _print_Derivative(self, expr):
         order = sum(int(n) for _, n in expr.variable_count)
         below = " ".join(rf"\partial {self._print(v)}" + (f"^{{{int(n)}}}" if int(n) > 1 else "")
