@@ -61,4 +61,4 @@ def test_findings_about_the_notes_are_reported(reports):
     kinds = {(name, f.kind) for name, r in reports.items() for f in r.findings}
     assert ("route2", "scope") in kinds
     text = " ".join(f.message for r in reports.values() for f in r.findings)
-    assert "partition sum" in text and "P(l = k | x)" in text
+    assert "partition sum" in text and r"P(l = k \mid x)" in text

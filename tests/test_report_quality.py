@@ -122,6 +122,19 @@ def test_mathml_keeps_only_mathml():
     assert mathml(r"\frac{a}{b}").startswith("<math")
 
 
+def test_operator_names_get_a_thin_space_and_scripts_keep_their_arity():
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(mathml(r"t_k \ln y_k + \log(x) + \max_k z_k"))
+    row = [child.tag.split("}")[-1] + ":" + (child.text or "") for child in root.iter()
+           if child.tag.split("}")[-1] in ("mi", "mo", "mspace", "msub")]
+    text = " ".join(row)
+    assert "mspace: mi:ln mspace:" in text  # t_k ln y_k, not t_klny_k
+    assert "mi:log mo:(" in text  # no space before a parenthesis
+    for script in root.iter("{http://www.w3.org/1998/Math/MathML}msub"):
+        assert len(script) == 2
+
+
 SIZES = """<script>
 window.addEventListener('load', () => {
   const boxes = [...document.querySelectorAll('math')].map(m => {

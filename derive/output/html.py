@@ -49,8 +49,37 @@ def mathml(formula: str, display: bool = False) -> str:
         clean = _clean(root)
     except Exception:  # noqa: BLE001 (a formula the converter cannot take is shown as its source)
         return f"<code>{html.escape(formula)}</code>"
+    _space_operator_names(clean)
     clean.set("xmlns", MATHML)
     return ET.tostring(clean, encoding="unicode", short_empty_elements=False)
+
+
+_OPERATOR_NAMES = {"ln", "log", "exp", "sin", "cos", "tan", "tanh", "max", "min", "det", "diag", "softmax"}
+
+
+def _space_operator_names(root: ET.Element) -> None:
+    """A thin space around ln, log, exp, ... where TeX puts one (next to a letter, not before a parenthesis):
+    latex2mathml writes <mi>ln</mi> with no space, which browsers set as "t_klny_k"."""
+    def is_name(node: ET.Element) -> bool:
+        tag = node.tag.split("}")[-1]
+        if tag in ("msub", "munder", "msubsup", "munderover") and len(node):
+            return is_name(node[0])  # \max_k: the name with its subscript
+        return tag in ("mi", "mo") and (node.text or "").strip() in _OPERATOR_NAMES
+
+    for parent in list(root.iter()):
+        if parent.tag.split("}")[-1] not in ("math", "mrow", "mstyle", "mtd", "mpadded"):
+            continue  # a script's arguments have fixed positions
+        children = list(parent)
+        for position in range(len(children) - 1, -1, -1):
+            child = children[position]
+            if not is_name(child):
+                continue
+            after = children[position + 1] if position + 1 < len(children) else None
+            if after is not None and not (after.tag.endswith("mo") and (after.text or "").strip() in "([{|"):
+                parent.insert(position + 1, ET.Element("mspace", {"width": "0.1667em"}))
+            before = children[position - 1] if position > 0 else None
+            if before is not None and not before.tag.endswith("mo"):
+                parent.insert(position, ET.Element("mspace", {"width": "0.1667em"}))
 
 
 def _clean(node: ET.Element) -> ET.Element:

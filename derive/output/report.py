@@ -86,7 +86,8 @@ def _step_view(step_report, path: str = "", names: dict | None = None) -> dict:
         "mark": MARKS[verdict.status],
         "status": verdict.status.value,
         "used": _names_tex(verdict.assumptions_used) if verdict.proved else "",
-        "message": tex_escape(verdict.message),
+        # a counterexample has its own table: the message would repeat it
+        "message": tex_escape(verdict.hint.strip() if cex is not None else verdict.message),
         "unconfirmed": verdict.status is Status.PROVED and bool(verdict.unconfirmed),
         "diagnosis": _diagnosis_view(verdict.diagnosis, names),
         "license": None if step_report.license is None else {
@@ -95,7 +96,8 @@ def _step_view(step_report, path: str = "", names: dict | None = None) -> dict:
         },
         "counterexample": None if cex is None else {
             "K": cex.point.K,
-            "indices": tex_escape(", ".join(f"{k} = {v}" for k, v in cex.point.as_dict()["indices"].items()) or "none"),
+            "indices": ", ".join(f"${sympy_latex(k, names)} = {v}$" for k, v in
+                                 sorted(cex.point.indices.items(), key=lambda kv: str(kv[0]))) or "none",
             "z": ", ".join(_number(x) for x in cex.point.z),
             "t": ", ".join(_number(x) for x in cex.point.t),
             "lhs": _number(cex.lhs),
@@ -111,7 +113,7 @@ def tex_name(name: str) -> str:
 
 def _names_tex(names, empty: str = "none") -> str:
     """Assumption names, each in typewriter type, separated where a line may break."""
-    return ", ".join(r"\texttt{" + tex_name(n) + "}" for n in names) or empty
+    return ", ".join(r"\mbox{\texttt{" + tex_escape(n) + "}}" for n in names) or empty
 
 
 def _same_text(reading: str, written: str) -> bool:
