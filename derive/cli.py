@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 1 if the generated files differ from what would be written")
     codegen.add_argument("-o", "--output", metavar="DIR", default=None,
                          help="directory to write into (default: ./generated)")
+    codegen.add_argument("--backend", choices=("numpy", "numba", "all"), default=None,
+                         help="numpy: softmax_ce.py (default); numba: softmax_ce_numba.py, fused compiled loops "
+                              "(compiled ahead when numba is installed); all: both. --check checks both by default")
+    warm = sub.add_parser("warm", help="compile the numba module's kernels into numba's cache ahead of first use")
+    warm.add_argument("module", nargs="?", metavar="FILE", default=None,
+                      help="the generated numba module (default: ./generated/softmax_ce_numba.py)")
     report = sub.add_parser("report", help="render the LaTeX proof report and compile it to PDF")
     report.add_argument("names", nargs="*", metavar="NAME|FILE",
                         help="built-in derivations or derivation files to include (default: all built-in)")
@@ -194,19 +200,54 @@ def cmd_codegen(args) -> int:
     from .output.files import write_atomically
     from .read import derivation_file
 
+    from .codegen import render_numba
+
     replacements = [derivation_file.load(name) for name in args.files]
     directory = Path(args.output) if args.output else render.DEFAULT_DIRECTORY
-    target = directory / render.OUTPUT_NAME
-    text = render.render(replacements)
+    backend = args.backend or ("all" if args.check else "numpy")
+    targets = [(name, directory / module.OUTPUT_NAME, module.render) for name, module in
+               (("numpy", render), ("numba", render_numba)) if backend in (name, "all")]
     if args.check:
-        diff = render.difference(target, text)
-        if diff:
-            say(f"{target} is stale or was edited by hand; run 'derive codegen' to regenerate.\n{diff}")
-            return EXIT_FAIL
-        say(f"{target} is up to date")
-        return EXIT_PASS
-    write_atomically(target, text)
-    say(f"wrote {target} ({len(text.splitlines())} lines)")
+        stale = 0
+        for name, target, build in targets:
+            diff = render.difference(target, build(replacements))
+            if diff:
+                flag = "" if name == "numpy" else " --backend numba"
+                say(f"{target} is stale or was edited by hand; run 'derive codegen{flag}' to regenerate.\n{diff}")
+                stale += 1
+            else:
+                say(f"{target} is up to date")
+        return EXIT_FAIL if stale else EXIT_PASS
+    for name, target, build in targets:
+        text = build(replacements)
+        write_atomically(target, text)
+        say(f"wrote {target} ({len(text.splitlines())} lines)")
+        if name == "numba":
+            _warm_after_codegen(target)
+    return EXIT_PASS
+
+
+def _warm_after_codegen(target) -> None:
+    """Compile the numba module just written, so its user's first call does not pay for it; without numba,
+    say how to get it (the file is written either way: it does not need numba to exist)."""
+    from .codegen import warming
+
+    if not warming.numba_available():
+        say(f"numba is not installed, so {target} was not compiled ahead: pip install 'derive[fast]', then "
+            f"derive warm")
+        return
+    seconds, count = warming.warm(target)
+    say(f"compiled {count} kernel signatures into numba's cache in {seconds:.1f} s")
+
+
+def cmd_warm(args) -> int:
+    from pathlib import Path
+
+    from .codegen import render, render_numba, warming
+
+    target = Path(args.module) if args.module else render.DEFAULT_DIRECTORY / render_numba.OUTPUT_NAME
+    seconds, count = warming.warm(target)
+    say(f"{target}: {count} kernel signatures compiled or loaded from numba's cache in {seconds:.1f} s")
     return EXIT_PASS
 
 
@@ -256,7 +297,7 @@ def _report_title(names, reports) -> str:
     return f"A step-by-step check of {len(reports)} derivations"
 
 
-COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen, "report": cmd_report}
+COMMANDS = {"list": cmd_list, "check": cmd_check, "codegen": cmd_codegen, "report": cmd_report, "warm": cmd_warm}
 
 
 def _terminate(_signum, _frame):

@@ -35,6 +35,8 @@ Non-finite input, for every function:
 * other rows are not affected.  No finite input overflows or produces NaN.
 """
 
+import math
+
 import numpy as np
 
 _BLOCK = 1 << 15  # elements per row block: the block's buffers stay in cache
@@ -319,6 +321,58 @@ def _zero_weight_on_masked_classes(z, t, out, log_softmax):
         weights = t[rows]
         terms = np.multiply(weights, logs, out=np.zeros_like(logs), where=weights != 0)
         out[rows, 0] = -terms.sum(axis=-1)
+
+
+
+# --- tiny inputs: the same algorithm on Python floats (the kernels named *_py) ---------------------------
+#: inputs of at most this many entries take the Python-float kernels: below it a dozen ufunc calls cost
+#: more than the arithmetic.  Measured crossovers (2-core Zen 4): log-softmax, cross-entropy and its label
+#: gradient about 50-60 entries; softmax, whose array path is the cheapest, about 15.
+_TINY = 48
+_TINY_SOFTMAX = 16
+
+
+def _py_row_max(row):
+    """(m, mu, usable) of a row of floats: its maximum, the first index holding it, and whether the row has
+    a softmax (no NaN, no +inf, not every entry -inf: a NaN or +inf makes the plain sum NaN or inf)."""
+    m = max(row)
+    total = sum(row)
+    if total != total or not -math.inf < m < math.inf:
+        return m, 0, False
+    return m, row.index(m), True
+
+
+def _py_exp_shifted(zk, m):
+    """e^(z_k - m) with the rounding of z_k - m carried (TwoSum), as e^d + e^d r; -inf gives 0."""
+    d = zk - m
+    back = d - zk
+    remainder = (zk - (d - back)) - (m + back)
+    e = math.exp(d)
+    return e if remainder != remainder else e + e * remainder
+
+
+def _py_exp_shifted_row(row, m):
+    """[e^(z_k - m) for z_k in row], each as _py_exp_shifted computes it (one call per row, not per entry:
+    a Python call costs as much as the arithmetic it would wrap)."""
+    exp = math.exp
+    terms = []
+    for zk in row:
+        d = zk - m
+        back = d - zk
+        remainder = (zk - (d - back)) - (m + back)
+        e = exp(d)
+        terms.append(e if remainder != remainder else e + e * remainder)
+    return terms
+
+
+def _py_sum_faithful(terms, skip):
+    """The correctly rounded sum of terms (all but index skip; -1: all): math.fsum."""
+    if skip >= 0:
+        terms = terms[:skip] + terms[skip + 1:]
+    return math.fsum(terms)
+
+
+_py_sum_compensated = _py_sum_faithful
 
 __all__ = ["softmax", "log_softmax", "softmax_jacobian", "softmax_vjp", "cross_entropy", "cross_entropy_grad"]
 
@@ -694,6 +748,110 @@ def _softmax_jacobian(y, out):
     _diagonal(out)[...] = (1.0 - y) * y  # (1 - y[k])*y[k] on it
 
 
+
+# ---------------------------------------------------------------------------
+# tiny-input kernels: the same proved expressions as loops over Python floats (lists of rows),
+# for inputs of at most _TINY entries, where a dozen array calls cost more than the arithmetic
+
+
+def _softmax_shifted_py(z, out):
+    r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
+
+    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
+    Checker: proved, assumptions used: none
+    """
+    rows, K = len(z), len(z[0])
+    for r in range(rows):
+        zr = z[r]
+        m, mu, usable = _py_row_max(zr)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = [math.nan] * K
+            continue
+        buffer0 = _py_exp_shifted_row(zr, m)  # the terms of exp(-m + z[_i1])
+        s0 = _py_sum_faithful(buffer0, -1)  # sum over i
+        out[r] = [(buffer0[k] / (s0)) for k in range(K)]
+
+
+def _log_softmax_py(z, out):
+    r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
+
+    Lowered from derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    rows, K = len(z), len(z[0])
+    for r in range(rows):
+        zr = z[r]
+        m, mu, usable = _py_row_max(zr)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = [math.nan] * K
+            continue
+        buffer0 = _py_exp_shifted_row(zr, m)  # the terms of exp(-m + z[_i1])
+        s0 = _py_sum_faithful(buffer0, mu)  # sum over i, skipping i = mu
+        h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
+        out[r] = [((zr[k] - (m)) - (h0)) for k in range(K)]
+
+
+def _cross_entropy_label_py(z, gamma, out):
+    r"""E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
+
+    Lowered from derive/derivations/cross_entropy_label.deriv, step 2 (line 10): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: one_hot, max_at_mu
+    """
+    rows, K = len(z), len(z[0])
+    for r in range(rows):
+        zr = z[r]
+        g = gamma[r]
+        m, mu, usable = _py_row_max(zr)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = [math.nan] * 1
+            continue
+        buffer0 = _py_exp_shifted_row(zr, m)  # the terms of exp(-m + z[_i1])
+        s0 = _py_sum_faithful(buffer0, mu)  # sum over i, skipping i = mu
+        out[r] = [((m - (zr[g])) + math.log1p(s0))]
+
+
+def _gradient_label_shifted_py(z, gamma, out):
+    r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
+
+    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
+    Checker: proved, assumptions used: one_hot
+    """
+    rows, K = len(z), len(z[0])
+    for r in range(rows):
+        zr = z[r]
+        g = gamma[r]
+        m, mu, usable = _py_row_max(zr)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = [math.nan] * K
+            continue
+        buffer0 = _py_exp_shifted_row(zr, m)  # the terms of exp(-m + z[_i1])
+        s0 = _py_sum_faithful(buffer0, g)  # sum over i, skipping i = g
+        h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
+        out[r] = [(buffer0[k] / (h0)) for k in range(K)]
+        out[r][g] = -(s0 / (h0))  # the label entry
+
+
+def _tiny(kernel, flat, dtype, *per_row):
+    """A Python-float kernel's (rows, K) or (rows, 1) result for an input of at most _TINY entries, as an
+    array of dtype (each entry rounded once)."""
+    rows = [None] * flat.shape[0]
+    kernel(flat.tolist(), *(a.tolist() for a in per_row), rows)
+    with np.errstate(all="ignore"):  # a float64 result beyond float32's range rounds to inf, as on arrays
+        return np.array(rows, dtype)
+
+
+def _tiny_into(out, value, batch, axis, ndim):
+    """The tiny path's value shaped like the input (or written into out, checked as _output checks it)."""
+    if out is None:
+        return _restore(value, batch, axis, ndim)
+    result, finish = _output(out, value.shape, value.dtype, batch, axis, ndim)
+    result[...] = value
+    return finish()
+
+
 # ---------------------------------------------------------------------------
 # public functions
 
@@ -712,6 +870,8 @@ def softmax(z, axis=-1, out=None):
         derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = 0
     """
     flat, dtype, batch = _rows("z", z, axis)
+    if flat.size <= _TINY_SOFTMAX:
+        return _tiny_into(out, _tiny(_softmax_shifted_py, flat, dtype), batch, axis, np.ndim(z))
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
     with np.errstate(all="ignore"):
         _softmax_rows(flat, result)
@@ -731,6 +891,8 @@ def log_softmax(z, axis=-1, out=None):
         derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
     """
     flat, dtype, batch = _rows("z", z, axis)
+    if flat.size <= _TINY:
+        return _tiny_into(out, _tiny(_log_softmax_py, flat, dtype), batch, axis, np.ndim(z))
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
     with np.errstate(all="ignore"):
         for lo, hi in _blocks(*flat.shape):
@@ -784,6 +946,8 @@ def cross_entropy(z, target, axis=-1):
     out = np.empty((flat.shape[0], 1), dtype)
     labels = _is_labels(target, batch)
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
+    if labels and flat.size <= _TINY:
+        return _tiny(_cross_entropy_label_py, flat, dtype, given).reshape(batch)
     with np.errstate(all="ignore"):
         unshifted, shifted = ((_cross_entropy_label_unshifted, _cross_entropy_label) if labels else
                               (_cross_entropy_soft_unshifted, _cross_entropy_soft))
@@ -810,6 +974,8 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
     flat, dtype, batch = _rows("z", z, axis)
     labels = _is_labels(target, batch)
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
+    if labels and flat.size <= _TINY:
+        return _tiny_into(out, _tiny(_gradient_label_shifted_py, flat, dtype, given), batch, axis, np.ndim(z))
     out, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat,
                           given if not labels else flat)
     with np.errstate(all="ignore"):

@@ -2,6 +2,8 @@ import random
 
 import pytest
 
+from generated_module import BACKENDS, load_backend
+
 
 @pytest.fixture
 def rng():
@@ -15,3 +17,9 @@ from hypothesis import settings  # noqa: E402
 # cannot pass or fail by luck; widen max_examples locally to search further.
 settings.register_profile("derive", derandomize=True, database=None)
 settings.load_profile("derive")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def g(request):
+    """A generated module: the NumPy one, then the numba one (skipped with a message without numba)."""
+    return load_backend(request.param)

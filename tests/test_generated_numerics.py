@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from derive.output.measure import accuracy, central_difference, relative_error
 from generated_module import load
 
-g = load()
+numpy_module = load()  # its partition-sum helper is tested directly
+
 
 
 @st.composite
@@ -31,7 +32,7 @@ def _close(analytic, numeric, what):
 
 @settings(max_examples=40, deadline=None)
 @given(logits())
-def test_label_gradient_matches_finite_differences(data):
+def test_label_gradient_matches_finite_differences(g, data):
     z, rng = data
     labels = rng.integers(0, z.shape[-1], z.shape[:-1])
     numeric = central_difference(lambda x: g.cross_entropy(x, labels), z)
@@ -40,7 +41,7 @@ def test_label_gradient_matches_finite_differences(data):
 
 @settings(max_examples=40, deadline=None)
 @given(logits())
-def test_soft_gradient_matches_finite_differences(data):
+def test_soft_gradient_matches_finite_differences(g, data):
     z, rng = data
     t = rng.random(z.shape) + 0.01
     t /= t.sum(axis=-1, keepdims=True)
@@ -50,7 +51,7 @@ def test_soft_gradient_matches_finite_differences(data):
 
 @settings(max_examples=30, deadline=None)
 @given(logits(max_k=20))
-def test_jacobian_matches_finite_differences(data):
+def test_jacobian_matches_finite_differences(g, data):
     z, _ = data
     numeric = central_difference(g.softmax, z)  # [..., k (output), j (input)]
     analytic = g.softmax_jacobian(z)  # [..., j, k] = dy_k / dz_j
@@ -59,14 +60,14 @@ def test_jacobian_matches_finite_differences(data):
 
 @settings(max_examples=40, deadline=None)
 @given(logits())
-def test_vjp_matches_finite_differences(data):
+def test_vjp_matches_finite_differences(g, data):
     z, rng = data
     v = rng.standard_normal(z.shape)
     numeric = central_difference(lambda x: np.sum(v * g.softmax(x), axis=-1), z)
     _close(g.softmax_vjp(z, v), numeric, "VJP")
 
 
-def test_a_wrong_gradient_would_be_caught():
+def test_a_wrong_gradient_would_be_caught(g):
     z = np.random.default_rng(0).standard_normal((4, 7))
     labels = np.array([0, 3, 6, 2])
     numeric = central_difference(lambda x: g.cross_entropy(x, labels), z)
@@ -80,7 +81,7 @@ def test_a_wrong_gradient_would_be_caught():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("scale", [1, 10, 100, 1e4])
 @pytest.mark.parametrize("classes", [1, 2, 3, 10, 1000])
-def test_accuracy_against_mpmath(dtype, scale, classes):
+def test_accuracy_against_mpmath(g, dtype, scale, classes):
     with np.errstate(all="raise"):  # no overflow or invalid operation escapes to the caller
         row = accuracy(g, dtype, scale, classes)
     assert row.ulps.pop("all_finite")
@@ -89,7 +90,7 @@ def test_accuracy_against_mpmath(dtype, scale, classes):
 
 
 @pytest.mark.parametrize("scale, classes, rows", [(10, 1000, 10), (10, 10, 400)])
-def test_accuracy_where_a_pairwise_partition_sum_broke_the_bound(scale, classes, rows):
+def test_accuracy_where_a_pairwise_partition_sum_broke_the_bound(g, scale, classes, rows):
     # These logits gave 4.6 and 4.1 ulp when the partition sum was a plain pairwise np.add.reduce
     row = accuracy(g, np.float64, scale, classes, rows=rows, seed=7)
     row.ulps.pop("all_finite")
@@ -112,7 +113,7 @@ def nonnegative_blocks(draw):
 @given(nonnegative_blocks())
 def test_partition_sums_are_faithfully_rounded(block):
     with np.errstate(all="ignore"):  # as inside the kernels: overflow is detected, not warned about
-        got = g._row_sums(block, np.empty((block.shape[0], 1)), np.empty_like(block))[:, 0]
+        got = numpy_module._row_sums(block, np.empty((block.shape[0], 1)), np.empty_like(block))[:, 0]
     for value, row in zip(got, block):
         try:
             exact = math.fsum(row)  # correctly rounded
@@ -129,7 +130,7 @@ def test_partition_sums_are_faithfully_rounded(block):
 def test_partition_sums_keep_terms_below_half_an_ulp(rows):
     # 1 + 20 * 2^-53 = 1 + 10 * 2^-52 exactly; adding the tiny terms one by one to 1 gives 1.0
     block = np.array([[1.0] + [2.0**-53] * 20] * rows)
-    got = g._row_sums(block, np.empty((rows, 1)), np.empty_like(block))[:, 0]
+    got = numpy_module._row_sums(block, np.empty((rows, 1)), np.empty_like(block))[:, 0]
     assert got.tolist() == [1.0 + 10 * 2.0**-52] * rows
 
 
@@ -137,13 +138,13 @@ def test_partition_sums_keep_nan_and_inf_in_their_rows():
     block = np.exp(np.random.default_rng(1).standard_normal((4, 50)))
     block[1, 3], block[2, 7] = np.nan, np.inf
     with np.errstate(all="ignore"):
-        got = g._row_sums(block, np.empty((4, 1)), np.empty_like(block))[:, 0]
+        got = numpy_module._row_sums(block, np.empty((4, 1)), np.empty_like(block))[:, 0]
     assert np.isnan(got[1]) and not np.isfinite(got[2])
     assert abs(got[0] - math.fsum(block[0])) <= np.spacing(got[0])
     assert abs(got[3] - math.fsum(block[3])) <= np.spacing(got[3])
 
 
-def test_accuracy_check_catches_a_one_ulp_bias():
+def test_accuracy_check_catches_a_one_ulp_bias(g):
     class Biased:
         def __getattr__(self, name):
             fn = getattr(g, name)
@@ -152,14 +153,14 @@ def test_accuracy_check_catches_a_one_ulp_bias():
     assert row.ulps["softmax"] > 4
 
 
-def test_softmax_of_a_dominant_logit_is_exactly_one_hot():
+def test_softmax_of_a_dominant_logit_is_exactly_one_hot(g):
     for dtype in (np.float64, np.float32):
         out = g.softmax(np.array([1000, 0, 0, 0], dtype))
         assert out.tolist() == [1.0, 0.0, 0.0, 0.0] and out.dtype == dtype
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_no_overflow_or_nan_for_extreme_finite_input(dtype):
+def test_no_overflow_or_nan_for_extreme_finite_input(g, dtype):
     big = np.finfo(dtype).max
     z = np.array([[big, -big, 0, 1], [-big, -big, -big, -big], [big, big, big, big], [1e-300, 0, -0.0, 5]], dtype)
     with np.errstate(all="raise"):
@@ -174,7 +175,7 @@ def test_no_overflow_or_nan_for_extreme_finite_input(dtype):
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(-1e308, 1e308, allow_nan=False, allow_infinity=False), min_size=1, max_size=12))
-def test_any_finite_row_gives_finite_results(row):
+def test_any_finite_row_gives_finite_results(g, row):
     z = np.array(row)
     label = np.array(len(row) - 1)
     for out in (g.softmax(z), g.log_softmax(z), g.cross_entropy_grad(z, label)):
@@ -184,7 +185,7 @@ def test_any_finite_row_gives_finite_results(row):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_rows_sum_to_one_and_shift_invariance(dtype):
+def test_rows_sum_to_one_and_shift_invariance(g, dtype):
     rng = np.random.default_rng(7)
     # multiples of 2^-10: adding 64 (or 1000) is exact, so the two inputs really differ by a shift
     z = (np.round(rng.standard_normal((50, 300)) * 5 * 1024) / 1024).astype(dtype)
@@ -197,7 +198,7 @@ def test_rows_sum_to_one_and_shift_invariance(dtype):
         assert np.all(np.abs(shifted - y) <= 8 * eps * np.maximum(y, np.finfo(dtype).tiny))
 
 
-def test_soft_gradient_rows_sum_to_zero():
+def test_soft_gradient_rows_sum_to_zero(g):
     rng = np.random.default_rng(3)
     z = rng.standard_normal((20, 30)) * 4
     t = rng.random((20, 30))
@@ -205,7 +206,7 @@ def test_soft_gradient_rows_sum_to_zero():
     assert np.all(np.abs(g.cross_entropy_grad(z, t).sum(axis=-1)) <= 8 * np.finfo(np.float64).eps)
 
 
-def test_axis_and_batch_shapes():
+def test_axis_and_batch_shapes(g):
     rng = np.random.default_rng(11)
     z = rng.standard_normal((3, 5, 4))
     np.testing.assert_allclose(g.softmax(z, axis=1), np.moveaxis(g.softmax(np.moveaxis(z, 1, -1)), -1, 1))
@@ -217,7 +218,7 @@ def test_axis_and_batch_shapes():
     assert g.softmax_jacobian(z).shape == (3, 5, 4, 4)
 
 
-def test_non_finite_policy():
+def test_non_finite_policy(g):
     z = np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf], [0.0, np.nan, 1.0], [1.0, 2.0, 3.0]])
     y = g.softmax(z)
     assert y[0, 1] == 0 and np.isclose(y[0].sum(), 1)  # -inf masks a class
@@ -230,3 +231,34 @@ def test_non_finite_policy():
     grad = g.cross_entropy_grad(z, np.array([0, 0, 0, 2]))
     assert np.isfinite(grad[0]).all() and np.isnan(grad[1]).all() and np.isnan(grad[2]).all()
     assert np.isfinite(grad[3]).all()
+
+
+# --- the NumPy module's tiny-input path (Python floats) ------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tiny_inputs_take_the_python_float_path_and_agree_with_the_array_path(dtype, monkeypatch):
+    rng = np.random.default_rng(21)
+    calls = []
+    original = numpy_module._tiny
+    monkeypatch.setattr(numpy_module, "_tiny", lambda *a: calls.append(a[0].__name__) or original(*a))
+    for rows, classes in ((1, 10), (2, 7), (3, 16), (1, 1), (4, 3)):
+        z = (rng.standard_normal((rows, classes)) * 30).astype(dtype)
+        z[0, 0] = -np.inf  # a masked class
+        labels = rng.integers(0, classes, rows)
+        tiny = [numpy_module.softmax(z), numpy_module.log_softmax(z), numpy_module.cross_entropy(z, labels),
+                numpy_module.cross_entropy_grad(z, labels)]
+        monkeypatch.setattr(numpy_module, "_TINY", 0)
+        monkeypatch.setattr(numpy_module, "_TINY_SOFTMAX", 0)
+        arrays = [numpy_module.softmax(z), numpy_module.log_softmax(z), numpy_module.cross_entropy(z, labels),
+                  numpy_module.cross_entropy_grad(z, labels)]
+        monkeypatch.undo()
+        monkeypatch.setattr(numpy_module, "_tiny", lambda *a: calls.append(a[0].__name__) or original(*a))
+        for a, b in zip(tiny, arrays):
+            assert a.dtype == b.dtype == dtype and a.shape == b.shape
+            with np.errstate(invalid="ignore"):  # -inf - -inf where a class is masked
+                close = np.abs(a - b) <= 2 * np.spacing(np.maximum(np.abs(a), np.abs(b))).astype(dtype)
+            same = (a == b) | close | (np.isnan(a) & np.isnan(b))
+            assert np.all(same), (rows, classes, a, b)
+    assert {"_softmax_shifted_py", "_log_softmax_py", "_cross_entropy_label_py",
+            "_gradient_label_shifted_py"} <= set(calls)

@@ -25,6 +25,7 @@ from ..errors import CodegenError, LoweringError
 from ..notation import gamma, j, k, m, mu, t, v, y, z
 from ..verdicts import Status
 from . import kernels as kernel_module
+from . import loops
 from .kernels import Kernel
 from .lowering import Emitter, Operand, canonical_sums
 from .matrix import matrix_code
@@ -57,9 +58,7 @@ def derivation_hash(derivation) -> str:
 
 
 def _render_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
-    verdict = kernel_module.prove(kernel)
-    if verdict.status is not Status.PROVED:
-        raise CodegenError(f"kernel {kernel.name} is not proved ({verdict.status.value}): {verdict.message}")
+    verdict = proved(kernel)
     args = list(kernel.inputs) + ["out"]
     head = "y" if "z" not in kernel.inputs else "z"
     body: list[str] = []
@@ -94,11 +93,39 @@ def _render_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
         body += emitter.pool.allocation_lines() + emitter.lines
         if returned is not None:
             body.append(f"return {_current(returned)}")
+    return RenderedKernel(kernel.name, ", ".join(args), kernel_doc(kernel, verdict, derivations), body)
+
+
+#: the kernels that also get a Python-float version for tiny inputs (`_TINY` in the runtime)
+TINY_KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_label", "_gradient_label_shifted")
+
+
+def _render_tiny_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
+    """The same proved kernel as loops over Python floats (loops.PYTHON), for inputs of a few entries."""
+    verdict = proved(kernel)
+    scatter = canonical_sums(kernel.scatter) if kernel.scatter is not None else None
+    try:
+        loop = loops.lower(kernel, canonical_sums(kernel.expr), scatter, loops.PYTHON)
+    except LoweringError as exc:
+        raise CodegenError(f"kernel {kernel.name}: {exc}") from None
+    return RenderedKernel(kernel.name + "_py", loop.signature, kernel_doc(kernel, verdict, derivations), loop.body)
+
+
+def proved(kernel: Kernel):
+    """The checker's verdict on a kernel; a kernel that is not proved stops codegen."""
+    verdict = kernel_module.prove(kernel)
+    if verdict.status is not Status.PROVED:
+        raise CodegenError(f"kernel {kernel.name} is not proved ({verdict.status.value}): {verdict.message}")
+    return verdict
+
+
+def kernel_doc(kernel: Kernel, verdict, derivations: dict) -> list[str]:
+    """A kernel's docstring lines: what it computes, the derivation steps that prove it, the verdict."""
     doc = [f"{sp.sstr(kernel.claim)} = {sp.sstr(kernel.expr)}" + (
         f"; at the label: {sp.sstr(kernel.scatter)}" if kernel.scatter is not None else "")]
     doc += [f"Lowered from {kernel_module.describe(src, derivations)}" for src in kernel.sources]
     doc.append(f"Checker: {verdict.status.value}, assumptions used: {', '.join(verdict.assumptions_used) or 'none'}")
-    return RenderedKernel(kernel.name, ", ".join(args), [docstring_line(line) for line in doc], body)
+    return [docstring_line(line) for line in doc]
 
 
 def _current(op: Operand) -> str:
@@ -147,6 +174,7 @@ def render(replacements=()) -> str:
     derivations = kernel_module.derivations(replacements)
     kernels = kernel_module.build_kernels(derivations)
     rendered = [_render_kernel(kern, derivations) for kern in kernels]
+    tiny = [_render_tiny_kernel(kern, derivations) for kern in kernels if kern.name in TINY_KERNELS]
     used = sorted({src.derivation for kern in kernels for src in kern.sources})
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                              lstrip_blocks=True)
@@ -156,6 +184,7 @@ def render(replacements=()) -> str:
     text = template.render(
         runtime=runtime_source(),
         kernels=rendered,
+        tiny_kernels=tiny,
         cites=cites,
         derivations=[(name, docstring_line(derivations[name].path or "(built in code)"),
                       derivation_hash(derivations[name])) for name in used],
@@ -171,11 +200,11 @@ def render(replacements=()) -> str:
 RUNTIME_MARKER = "# --- copied into the generated module from here ---\n"
 
 
-def runtime_source() -> str:
-    """The runtime module's code (below its marker line), copied verbatim into the generated module."""
-    text = (Path(__file__).parent / "runtime.py").read_text(encoding="utf-8")
+def runtime_source(module: str = "runtime.py") -> str:
+    """A runtime module's code (below its marker line), copied verbatim into the generated module."""
+    text = (Path(__file__).parent / module).read_text(encoding="utf-8")
     if RUNTIME_MARKER not in text:
-        raise CodegenError("derive/codegen/runtime.py lost its marker line; nothing to copy")
+        raise CodegenError(f"derive/codegen/{module} lost its marker line; nothing to copy")
     return text.split(RUNTIME_MARKER, 1)[1].strip()
 
 

@@ -1,0 +1,346 @@
+"""Lowering for the numba backend: index-form SymPy expressions -> one fused loop nest per kernel.
+
+The NumPy lowering (``lowering.py``) maps the class index to an array axis and
+every operation to a ufunc pass.  Here the same proved expressions become
+scalar code inside a loop over rows, which numba compiles and LLVM vectorises;
+one rule per node type (``_Printer``):
+
+* the free class index k is a loop over the row (``for k in range(K)``), the
+  kernel's output ``out[r, k] = ...`` ("vec"), a row value ``out[r, 0]``
+  ("row"), or a K x K block ``out[r, j, k]`` ("matrix");
+* a sum is computed before the loop that reads it: its terms into a row buffer
+  (one vectorised pass), then ``_sum_faithful`` when the terms are exponentials
+  (non-negative) or ``_sum_compensated`` otherwise;
+* ``sum_i (1 - delta_{i gamma}) f_i`` skips i = gamma (never sum - f_gamma,
+  which cancels); the buffer keeps f_gamma, so ``f_gamma`` and ``f_k`` elsewhere
+  in the kernel are read from it, computed once;
+* ``e^{z_i - m}`` is ``_exp_shifted``: the rounding of z_i - m carried (TwoSum);
+* ``ln(1 + x)`` is ``log1p(x)``; a subexpression free of the loop index is
+  computed once, before the loop;
+* a row that has no softmax (NaN, +inf, or every entry -inf) is NaN in every
+  result, the NumPy module's non-finite policy.
+
+Inputs are read as float64 (float32 rows are widened) and results rounded once
+when stored.  An expression outside these rules raises :class:`LoweringError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..errors import LoweringError
+from ..notation import gamma, j, m, mu, t, v, y, z
+
+#: the runtime helpers the loops call (render checks that the runtime defines them)
+HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_sum_faithful", "_sum_compensated", "_py_exp_shifted",
+           "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
+
+#: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
+#: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
+_INPUTS = {str(base) for base in (z, t, v, y)}
+_LABELS = {gamma: "g", mu: "mu", j: "j"}
+
+
+@dataclass
+class _Sum:
+    name: str
+    buffer: str
+    var: sp.Symbol
+    term: sp.Expr
+    skip: str
+    faithful: bool
+
+
+@dataclass
+class LoopKernel:
+    """What the template needs for one kernel: its arguments, row-level set-up and loop body."""
+
+    name: str
+    signature: str
+    body: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the loops are spelled: compiled by numba over arrays, or run by Python over lists of floats.
+
+    The NumPy module uses the Python dialect for tiny inputs (a row or two of a few classes), where a
+    dozen ufunc calls cost more than the arithmetic: the same proved expressions, the same algorithm
+    (shift by the maximum with the remainder carried, the label entry as minus the others), with
+    math.exp and math.fsum (correctly rounded) as its helpers.
+    """
+
+    name: str
+    entry: str          # an input entry: "{base}[r, {index}]" or "{base}r[{index}]"
+    helper: str         # prefix of the runtime helpers: "" or "_py"
+    row_max: str        # the call giving m, mu, usable
+    nan_row: str        # a row without a softmax
+    buffer: str         # a buffer's allocation, once per kernel
+    python: bool
+
+
+NUMBA = Dialect("numba", "{base}[r, {index}]", "", "_row_max(z, r)", "out[r] = np.nan", "np.empty(K)", False)
+PYTHON = Dialect("python", "{base}r[{index}]", "_py", "_py_row_max(zr)", "out[r] = [math.nan] * {width}",
+                 "[0.0] * K", True)
+
+
+class _Printer:
+    """Scalar code for one kernel; every node type has one rule in ``code``."""
+
+    def __init__(self, class_index: sp.Symbol, dialect: Dialect = NUMBA):
+        self.dialect = dialect
+        self.class_index = class_index
+        self.sums: list[_Sum] = []
+        self.reads: dict = {}  # expression -> code that already holds its value
+        self.hoisted: list[tuple[str, str]] = []
+
+    # -- sums -----------------------------------------------------------------
+    def collect_sums(self, expr: sp.Expr) -> None:
+        """Every sum in expr, innermost first, each once, with a buffer for its terms."""
+        for node in sp.postorder_traversal(expr):
+            if isinstance(node, sp.Sum) and node not in self.reads:
+                self._add_sum(node)
+
+    def _add_sum(self, node: sp.Sum) -> None:
+        if len(node.limits) != 1:
+            raise LoweringError(f"a sum over several indices ({node}) has no loop rule")
+        var, lower, upper = node.limits[0]
+        if lower != 1 or str(upper) != "K":
+            raise LoweringError(f"the sum {node} is not over 1..K")
+        term, skip = node.function, "-1"
+        for factor in sp.Mul.make_args(node.function):
+            label = _skipped_label(factor, var)
+            if label is not None:
+                term, skip = sp.Mul(*[f for f in sp.Mul.make_args(node.function) if f is not factor]), label
+                break
+        number = len(self.sums)
+        faithful = all(isinstance(f, sp.exp) for f in sp.Mul.make_args(term))
+        entry = _Sum(f"s{number}", f"buffer{number}", var, term, skip, faithful)
+        self.sums.append(entry)
+        self.reads[node] = entry.name
+        # the buffer holds every term, the skipped one too: f_k and f_gamma are read from it
+        for index, code in ((self.class_index, "k"), (gamma, "g"), (mu, "mu")):
+            self.reads.setdefault(term.xreplace({var: index}), f"{entry.buffer}[{code}]")
+
+    # -- expressions ----------------------------------------------------------
+    def code(self, e: sp.Expr, loop: dict) -> str:
+        """Python code for e; `loop` maps the index symbols in scope to their loop variables."""
+        if e in self.reads:
+            return self.reads[e]
+        if isinstance(e, sp.Indexed):
+            if str(e.base) not in _INPUTS:
+                raise LoweringError(f"no input holds {e}")
+            return self.dialect.entry.format(base=e.base, index=self._index(e.indices[0], loop))
+        if e.is_Integer or e.is_Float:
+            return repr(float(e))
+        if e.is_Rational:
+            return f"({float(e.p)!r} / {float(e.q)!r})"
+        if e == m:
+            return "m"
+        if isinstance(e, sp.exp):
+            difference = _shifted_operand(e.args[0])
+            if difference is not None:
+                return f"{self.dialect.helper}_exp_shifted({self.code(difference, loop)}, m)"
+            if self.dialect.python:
+                return f"math.exp({self.code(e.args[0], loop)})"
+            return f"_exp_plus({self.code(e.args[0], loop)}, 0.0)"
+        if isinstance(e, sp.log):
+            arg = e.args[0]
+            rest = arg - 1
+            if sp.Add.make_args(arg).count(sp.Integer(1)):
+                return f"math.log1p({self.code(rest, loop)})"
+            return f"math.log({self.code(arg, loop)})"
+        if isinstance(e, sp.KroneckerDelta):
+            a, b = (self._index(x, loop) for x in e.args)
+            return f"(1.0 if {a} == {b} else 0.0)"
+        if isinstance(e, sp.Add):
+            return self._sum_of_terms(e, loop)
+        if isinstance(e, sp.Mul):
+            return self._product(e, loop)
+        if isinstance(e, sp.Pow):
+            if e.exp == -1:
+                return f"(1.0 / {self.code(e.base, loop)})"
+            if e.exp == 2:
+                base = self.code(e.base, loop)
+                return f"({base} * {base})"
+            raise LoweringError(f"no loop rule for the power {e}")
+        raise LoweringError(f"no loop rule for {type(e).__name__}: {e}")
+
+    def _sum_of_terms(self, e: sp.Add, loop: dict) -> str:
+        """Terms added left to right, positive ones first; a logit and the shift m of opposite signs are
+        paired first, (z_k - m) or (m - z_gamma), so the difference of two large numbers is formed before
+        anything small is added to either (-m - h + z_k would lose h to the rounding of -m - h)."""
+        args = list(_ordered(e.args))
+        pair = []
+        for sign in (1, -1):
+            shift = sign * m
+            logit = next((a for a in args if isinstance(-sign * a, sp.Indexed) and str((-sign * a).base) == "z"),
+                         None)
+            if shift in args and logit is not None:
+                pair = [shift, logit] if sign == 1 else [logit, shift]
+                pair = sorted(pair, key=lambda a: _negative(a))
+                break
+        rest = sorted([a for a in args if a not in pair], key=_negative)
+        codes = [self.code(a, loop) for a in pair + rest]
+        text = codes[0]
+        for code in codes[1:]:
+            text += f" - {code[1:]}" if code.startswith("-") else f" + {code}"
+            if pair and code == self.code(pair[-1], loop) and len(codes) > 2:
+                text = f"({text})"
+        return f"({text})"
+
+    def _product(self, e: sp.Mul, loop: dict) -> str:
+        numerator, denominator, sign = [], [], ""
+        for factor in _ordered(e.args):
+            if factor == -1:
+                sign = "-"
+            elif isinstance(factor, sp.Pow) and factor.exp == -1:
+                denominator.append(self.code(factor.base, loop))
+            else:
+                numerator.append(self.code(factor, loop))
+        top = " * ".join(numerator) or "1.0"
+        text = f"{top} / ({' * '.join(denominator)})" if denominator else top
+        return f"{sign}({text})" if sign or denominator else text
+
+    def _index(self, index, loop: dict) -> str:
+        if index in loop:
+            return loop[index]
+        if index in _LABELS:
+            return _LABELS[index]
+        raise LoweringError(f"the index {index} is neither a loop index nor a label")
+
+    # -- statements -----------------------------------------------------------
+    def sum_lines(self) -> list[str]:
+        lines = []
+        for entry in self.sums:
+            lines += self.hoist(entry.term, entry.var)
+            term = self.code(entry.term, {entry.var: 'i'})
+            if self.dialect.python and _shifted_operand(entry.term.args[0] if isinstance(entry.term, sp.exp)
+                                                        else sp.S.Zero) is not None:
+                lines.append(f"{entry.buffer} = _py_exp_shifted_row(zr, m)  # the terms of {_comment(entry.term)}")
+            elif self.dialect.python:
+                lines.append(f"{entry.buffer} = [{term} for i in range(K)]  # the terms of {_comment(entry.term)}")
+            else:
+                lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
+                lines.append(f"    {entry.buffer}[i] = {term}")
+            helper = self.dialect.helper + ("_sum_faithful" if entry.faithful else "_sum_compensated")
+            skipped = f", skipping i = {entry.skip}" if entry.skip != "-1" else ""
+            lines.append(f"{entry.name} = {helper}({entry.buffer}, {entry.skip})  # sum over i{skipped}")
+        return lines
+
+    def hoist(self, expr: sp.Expr, loop_index: sp.Symbol) -> list[str]:
+        """Assign every largest subexpression free of the loop index (and not already a name) before the loop."""
+        lines = []
+
+        def visit(e):
+            if e in self.reads or isinstance(e, sp.Sum):
+                return  # computed already (sums are computed before any loop that reads them)
+            if isinstance(e, sp.Pow) and e.exp == -1:
+                return visit(e.base)  # divide by it in the loop: a division is correctly rounded, x * (1/d) not
+            if loop_index not in e.free_symbols and not e.is_Atom \
+                    and not isinstance(e, sp.Indexed) and not (e.is_Mul and e.args[0] == -1 and len(e.args) == 2):
+                name = f"h{len(self.hoisted)}"
+                code = self.code(e, {})
+                self.hoisted.append((name, code))
+                self.reads[e] = name
+                lines.append(f"{name} = {code}  # {_comment(e)}")
+                return
+            for a in e.args:
+                if isinstance(a, sp.Expr):
+                    visit(a)
+
+        if loop_index in expr.free_symbols:
+            visit(expr)
+        return lines
+
+
+def _negative(e) -> bool:
+    return e.could_extract_minus_sign()
+
+
+def _ordered(args):
+    return sorted(args, key=sp.default_sort_key)
+
+
+def _comment(e) -> str:
+    text = sp.sstr(e)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _skipped_label(factor, var):
+    """The label code if factor is 1 - delta(var, label) (the sum leaves that entry out), else None."""
+    if isinstance(factor, sp.Add) and len(factor.args) == 2 and sp.Integer(1) in factor.args:
+        other = next(a for a in factor.args if a != 1)
+        if other.is_Mul and other.args[0] == -1 and len(other.args) == 2 \
+                and isinstance(other.args[1], sp.KroneckerDelta):
+            a, b = other.args[1].args
+            label = b if a == var else a if b == var else None
+            if label in _LABELS and label is not j:
+                return _LABELS[label]
+    return None
+
+
+def _shifted_operand(arg):
+    """z_i where arg is z_i - m (the shifted exponent), else None."""
+    parts = sp.Add.make_args(arg)
+    if len(parts) == 2 and -m in parts:
+        other = next(p for p in parts if p != -m)
+        if isinstance(other, sp.Indexed) and str(other.base) == "z":
+            return other
+    return None
+
+
+def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
+    """The loop code for one kernel (an expression the checker proved, with canonical sums).
+
+    NUMBA: arguments are 2-D arrays and ``out`` is filled in place.  PYTHON: arguments are lists of
+    rows of floats (``z.tolist()``), labels a list of ints, and ``out`` a list whose entry r receives
+    the row's results as a list."""
+    inputs = list(kernel.inputs)
+    printer = _Printer(kernel.class_index, dialect)
+    for e in (expr, scatter):
+        if e is not None:
+            printer.collect_sums(e)
+    head = "z" if "z" in inputs else "y"
+    if dialect.python:
+        body = [f"rows, K = len({head}), len({head}[0])"]
+    else:
+        body = [f"rows, K = {head}.shape[0], {head}.shape[1]"]
+        body += [f"{entry.buffer} = {dialect.buffer}" for entry in printer.sums]
+    body.append("for r in range(rows):")
+    row = [f"{name}r = {name}[r]" for name in inputs if name in _INPUTS] if dialect.python else []
+    if "gamma" in inputs:
+        row.append("g = gamma[r]")
+    if "z" in inputs:
+        row.append(f"m, mu, usable = {dialect.row_max}  # m = z_mu = max_k z_k")
+        row.append("if not usable:  # NaN, +inf or no finite logit: the row has no softmax")
+        width = "K" if kernel.output == "vec" else "1"
+        row.append(f"    {dialect.nan_row.format(width=width)}")
+        row.append("    continue")
+    row += printer.sum_lines()
+    k = kernel.class_index
+    if kernel.output == "row" and dialect.python:
+        row += [f"out[r] = [{printer.code(expr, {})}]"]
+    elif kernel.output == "row":
+        row += [f"out[r, 0] = {printer.code(expr, {})}"]
+    elif kernel.output == "vec" and dialect.python:
+        row += printer.hoist(expr, k)
+        row.append(f"out[r] = [{printer.code(expr, {k: 'k'})} for k in range(K)]")
+        if scatter is not None:
+            row.append(f"out[r][g] = {printer.code(scatter, {})}  # the label entry")
+    elif kernel.output == "vec":
+        row += printer.hoist(expr, k)
+        row.append("for k in range(K):")
+        row.append(f"    out[r, k] = {printer.code(expr, {k: 'k'})}")
+        if scatter is not None:
+            row.append(f"out[r, g] = {printer.code(scatter, {})}  # the label entry")
+    elif kernel.output == "matrix" and not dialect.python:
+        row.append("for j in range(K):")
+        row.append("    for k in range(K):")
+        row.append(f"        out[r, j, k] = {printer.code(expr, {k: 'k', j: 'j'})}")
+    else:
+        raise LoweringError(f"kernel {kernel.name}: unknown output kind {kernel.output}")
+    body += ["    " + line for line in row]
+    return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)

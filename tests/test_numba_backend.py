@@ -1,0 +1,270 @@
+"""The numba backend: its runtime helpers against high-precision references, its lowering, its file and commands.
+
+What the public functions compute is tested by the same tests as the NumPy module (the fixture ``g`` runs
+tests/test_generated_*.py and test_autodiff_peers.py on both).  Here:
+
+* ``_exp_plus`` within 0.7 ulp of mpmath on 30 000 points across the whole range (subnormal results,
+  overflow, -inf), and the remainder it takes really carried (e^(z - m) for z, m where z - m rounds);
+* ``_sum_faithful`` faithfully rounded against math.fsum, with a skipped entry; ``_sum_compensated``;
+* ``_row_max``: the non-finite policy and the least index of the maximum;
+* the lowering: loops from the proved expressions, an expression outside its rules refused;
+* the file: reproducible, numpy + numba + math only, the runtime copied verbatim, --check covers it;
+* ``derive warm``: compiles; without numba or without the file, a clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+import shutil
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from derive.codegen import kernels, loops, render_numba
+from derive.codegen.lowering import canonical_sums
+from derive.codegen.render import runtime_source
+from derive.errors import LoweringError
+from derive.notation import K, i, k, z
+
+from generated_module import NUMBA_PATH, load_numba
+
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed (pip install 'derive[fast]')")
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "derive", *args], capture_output=True, text=True, timeout=600,
+                          cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def rt():
+    """The runtime module, compiled by numba (its helpers also run as plain Python through .py_func)."""
+    if not HAS_NUMBA:
+        pytest.skip("numba is not installed (pip install 'derive[fast]')")
+    from derive.codegen import runtime_numba
+
+    return runtime_numba
+
+
+@pytest.fixture(scope="module")
+def exp_many(rt):
+    import numba
+
+    @numba.njit
+    def run(xs, rems, out):
+        for n in range(xs.shape[0]):
+            out[n] = rt._exp_plus(xs[n], rems[n])
+        return out
+
+    return lambda xs, rems: run(xs, rems, np.empty_like(xs))
+
+
+def _ulps(got: float, exact) -> float:
+    if exact == 0:
+        return 0.0 if got == 0 else math.inf
+    spacing = np.spacing(float(exact)) if abs(float(exact)) >= 2.2250738585072014e-308 else 5e-324
+    return float(abs(mpmath.mpf(got) - exact) / mpmath.mpf(abs(float(spacing))))
+
+
+@mpmath.workprec(130)
+def test_exp_is_accurate_to_a_fraction_of_an_ulp_over_its_whole_range(exp_many):
+    rng = np.random.default_rng(3)
+    xs = np.concatenate([-rng.random(12000) * 745, rng.random(4000) * 709.7, -rng.random(4000) * 1e-3,
+                         -rng.random(4000) * 2, rng.random(4000) - 0.5, -745 + rng.random(2000) * 37])
+    got = exp_many(xs, np.zeros_like(xs))
+    errors = np.array([_ulps(g_, mpmath.exp(mpmath.mpf(float(x)))) for x, g_ in zip(xs, got)])
+    normal = xs > -708.39  # below, the result is subnormal and is rounded twice (p, then p * 2^n)
+    assert errors[normal].max() < 0.7, errors[normal].max()
+    assert errors[~normal].max() < 1.0, errors[~normal].max()
+    # the same arithmetic in plain Python (what the module's docstring promises the test can run)
+    plain = [_ulps(_plain_exp(x), mpmath.exp(mpmath.mpf(float(x)))) for x in xs[:300]]
+    assert max(plain) < 0.7
+
+
+def _plain_exp(x):
+    from derive.codegen import runtime_numba
+
+    return runtime_numba._exp_plus.py_func(float(x), 0.0)
+
+
+def test_exp_edges(exp_many):
+    xs = np.array([-np.inf, -800.0, -746.0, -745.13, -708.4, 0.0, 709.78, 710.0, 800.0, np.inf])
+    got = exp_many(xs, np.zeros_like(xs))
+    with np.errstate(over="ignore"):
+        expected = np.exp(xs)
+    for x, g_, e in zip(xs, got, expected):
+        assert (g_ == e) or abs(g_ - e) <= np.spacing(e), (x, g_, e)
+    assert np.isnan(exp_many(np.array([np.nan]), np.zeros(1))[0])
+
+
+@mpmath.workprec(130)
+def test_exp_carries_the_remainder_of_a_rounded_difference(rt, exp_many):
+    rng = np.random.default_rng(9)
+    zs, ms = rng.standard_normal(2000) * 300, rng.standard_normal(2000) * 300 + 400
+    got = np.array([rt._exp_shifted(a, b) for a, b in zip(zs, ms)])
+    exact = [mpmath.exp(mpmath.mpf(float(a)) - mpmath.mpf(float(b))) for a, b in zip(zs, ms)]
+    assert max(_ulps(g_, e) for g_, e in zip(got, exact)) < 1.0
+    # without the remainder the rounding of z - m is amplified by exp: the test above would see it
+    naive = exp_many(zs - ms, np.zeros_like(zs))
+    assert max(_ulps(g_, e) for g_, e in zip(naive, exact)) > 2.0
+
+
+@st.composite
+def nonnegative_rows(draw):
+    size = draw(st.integers(1, 300))
+    scale = draw(st.sampled_from([1.0, 1e-200, 1e200, 1e-310]))
+    values = draw(st.lists(st.floats(0, 1, allow_nan=False), min_size=size, max_size=size))
+    return np.array(values) * scale, draw(st.integers(-1, size - 1))
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(nonnegative_rows())
+def test_faithful_sum_is_faithful(row):
+    from derive.codegen import runtime_numba as rt
+
+    values, skip = row
+    got = rt._sum_faithful(values, skip)
+    exact = math.fsum(v for n, v in enumerate(values.tolist()) if n != skip)
+    assert abs(got - exact) < np.spacing(exact) or got == exact, (got, exact)
+
+
+@needs_numba
+def test_faithful_sum_passes_on_nan_and_inf(rt):
+    assert np.isnan(rt._sum_faithful(np.array([1.0, np.nan, 2.0]), -1))
+    assert rt._sum_faithful(np.array([1.0, np.inf]), -1) == np.inf
+    assert rt._sum_faithful(np.array([1.0, np.nan]), 1) == 1.0  # the skipped entry is left out
+
+
+@needs_numba
+def test_compensated_sum_of_terms_of_either_sign(rt):
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        terms = rng.standard_normal(500) * 10.0 ** rng.integers(-5, 5, 500)
+        exact = math.fsum(terms)
+        assert abs(rt._sum_compensated(terms, -1) - exact) <= 2 * np.spacing(abs(exact)) + 1e-30
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_max_and_its_policy(rt, dtype):
+    rows = np.array([[1.0, 5.0, 5.0, -np.inf, 2.0], [np.nan, 1, 2, 3, 4], [0, np.inf, 0, 0, 0],
+                     [-np.inf] * 5, [7, 1, 2, 3, 7]], dtype)
+    assert rt._row_max(rows, 0) == (5.0, 1, True)  # the least index where the maximum is attained
+    assert not rt._row_max(rows, 1)[2] and not rt._row_max(rows, 2)[2] and not rt._row_max(rows, 3)[2]
+    assert rt._row_max(rows, 4)[:2] == (7.0, 0)
+    long = np.random.default_rng(0).standard_normal((1, 1003)).astype(dtype)
+    assert rt._row_max(long, 0)[:2] == (float(long.max()), int(long.argmax()))
+
+
+# --- the lowering ----------------------------------------------------------------------------------------
+
+
+def test_every_numba_kernel_is_a_proved_kernel_lowered_to_loops():
+    by_name = {kern.name: kern for kern in kernels.build_kernels()}
+    text = render_numba.render()
+    tree = ast.parse(text)
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for name in render_numba.KERNELS:
+        fn = functions[name]
+        assert any(isinstance(n, ast.For) for n in ast.walk(fn)), name  # fused loops, not ufunc passes
+        doc = ast.get_docstring(fn)
+        for source in by_name[name].sources:
+            assert f"derive/derivations/{source.derivation}.deriv" in doc, (name, source)
+        assert "Checker: proved" in doc
+
+
+def test_the_label_entry_is_never_the_sum_minus_the_entry():
+    text = render_numba.render()
+    body = text.split("def _gradient_label_shifted", 1)[1].split("\ndef ", 1)[0]
+    assert "_sum_faithful(buffer0, g)" in body  # the sum leaves the label out
+    assert "out[r, g] = -(s0 /" in body
+
+
+def test_an_expression_outside_the_rules_is_refused():
+    kernel = next(kern for kern in kernels.build_kernels() if kern.name == "_softmax_shifted")
+    for expr in (sp.Sum(sp.exp(z[i]), (i, 0, K)) * z[k], z[k] ** 3, sp.sin(z[k])):
+        with pytest.raises(LoweringError):
+            loops.lower(kernel, canonical_sums(expr))
+
+
+# --- the file and the commands ---------------------------------------------------------------------------
+
+
+def test_the_numba_file_is_committed_reproducible_and_checked(tmp_path):
+    assert NUMBA_PATH.read_text() == render_numba.render() == render_numba.render()
+    assert runtime_source() in NUMBA_PATH.read_text() and runtime_source("runtime_numba.py") in NUMBA_PATH.read_text()
+    copy = tmp_path / "generated"
+    copy.mkdir()
+    shutil.copy(NUMBA_PATH, copy / NUMBA_PATH.name)
+    shutil.copy(NUMBA_PATH.parent / "softmax_ce.py", copy / "softmax_ce.py")
+    text = (copy / NUMBA_PATH.name).read_text()
+    (copy / NUMBA_PATH.name).write_text(text.replace("_sum_faithful(buffer0, g)", "_sum_faithful(buffer0, -1)"))
+    run = _cli("codegen", "--check", "-o", str(copy))
+    assert run.returncode == 1
+    assert "softmax_ce_numba.py is stale" in run.stdout and "softmax_ce.py is up to date" in run.stdout
+    assert "--backend numba" in run.stdout
+
+
+def test_the_numba_module_imports_numpy_numba_and_math_only():
+    tree = ast.parse(NUMBA_PATH.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported == {"numpy", "numba", "math"}
+
+
+@needs_numba
+def test_codegen_writes_and_warms_and_warm_reloads(tmp_path):
+    run = _cli("codegen", "--backend", "numba", "-o", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / NUMBA_PATH.name).read_text() == NUMBA_PATH.read_text()
+    assert "compiled 16 kernel signatures" in run.stdout
+    again = _cli("warm", str(tmp_path / NUMBA_PATH.name))
+    assert again.returncode == 0 and "16 kernel signatures" in again.stdout, again.stderr
+
+
+def test_warm_says_what_is_missing(tmp_path, monkeypatch, capsys):
+    run = _cli("warm", str(tmp_path / "nowhere.py"))
+    assert run.returncode in (1, 3) and "Traceback" not in run.stderr
+    assert "does not exist" in run.stderr or "numba is not installed" in run.stderr
+    from derive import cli
+    from derive.codegen import warming
+
+    monkeypatch.setattr(warming, "numba_available", lambda: False)
+    assert cli.main(["warm", str(NUMBA_PATH)]) == 1
+    assert "pip install 'derive[fast]'" in capsys.readouterr().err
+
+
+@needs_numba
+def test_a_broken_numba_file_is_reported_not_raised(tmp_path):
+    broken = tmp_path / "softmax_ce_numba.py"
+    broken.write_text("import numpy as np\n\ndef warm():\n    raise RuntimeError('boom')\n")
+    run = _cli("warm", str(broken))
+    assert run.returncode == 1 and "could not be compiled" in run.stderr and "Traceback" not in run.stderr
+
+
+@needs_numba
+def test_both_backends_agree_to_a_few_ulp():
+    numba_module = load_numba()
+    from generated_module import load
+
+    numpy_module = load()
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal((50, 37)) * 20
+    labels = rng.integers(0, 37, 50)
+    for name, args in (("softmax", ()), ("log_softmax", ()), ("cross_entropy_grad", (labels,))):
+        a, b = getattr(numba_module, name)(z, *args), getattr(numpy_module, name)(z, *args)
+        assert np.all(np.abs(a - b) <= 8 * np.spacing(np.maximum(np.abs(a), np.abs(b)))), name
