@@ -838,9 +838,11 @@ def _tiny(kernel, flat, dtype, *per_row):
     """A Python-float kernel's (rows, K) or (rows, 1) result for an input of at most _TINY entries, as an
     array of dtype (each entry rounded once)."""
     rows = [None] * flat.shape[0]
-    kernel(flat.tolist(), *(a.tolist() for a in per_row), rows)
+    kernel(flat.tolist(), *[a.tolist() for a in per_row], rows)
+    if dtype == np.float64:
+        return np.array(rows)
     with np.errstate(all="ignore"):  # a float64 result beyond float32's range rounds to inf, as on arrays
-        return np.array(rows, dtype)
+        return np.array(rows).astype(dtype)
 
 
 def _tiny_into(out, value, batch, axis, ndim):

@@ -517,6 +517,13 @@ def _sum_faithful(buffer, skip):
     estimate = 0.0
     for i in range(buffer.shape[0]):
         estimate = _add_reassoc(estimate, buffer[i] if i != skip else 0.0)
+    return _sum_split(buffer, skip, estimate)
+
+
+@_jit
+def _sum_split(buffer, skip, estimate):
+    """_sum_faithful given the plain sum `estimate` (the loop that fills the buffer can form it as it goes,
+    saving a pass over the row)."""
     if not (2.2250738585072014e-308 <= estimate < 1e300):
         return estimate  # 0 or subnormal (nothing to split: the terms add exactly), inf or NaN (passed on)
     sigma = _pow2(min(_exponent(estimate) + 2, 1023))  # > 2 * estimate
@@ -570,9 +577,11 @@ def _softmax_shifted(z, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
             buffer0[i] = _exp_shifted(z[r, i], m)
-        s0 = _sum_faithful(buffer0, -1)  # sum over i
+            estimate0 = _add_reassoc(estimate0, buffer0[i])
+        s0 = _sum_split(buffer0, -1, estimate0)  # faithful sum over i
         for k in range(K):
             out[r, k] = (buffer0[k] / (s0))
 
@@ -592,9 +601,11 @@ def _log_softmax(z, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
             buffer0[i] = _exp_shifted(z[r, i], m)
-        s0 = _sum_faithful(buffer0, mu)  # sum over i, skipping i = mu
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        s0 = _sum_split(buffer0, mu, estimate0)  # faithful sum over i, skipping i = mu
         h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for k in range(K):
             out[r, k] = ((z[r, k] - (m)) - (h0))
@@ -616,9 +627,11 @@ def _cross_entropy_soft(z, t, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
             buffer0[i] = _exp_shifted(z[r, i], m)
-        s0 = _sum_faithful(buffer0, mu)  # sum over i, skipping i = mu
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        s0 = _sum_split(buffer0, mu, estimate0)  # faithful sum over i, skipping i = mu
         h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for i in range(K):  # the terms of (m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1...
             buffer1[i] = ((m - (z[r, i])) + h0) * t[r, i]
@@ -642,9 +655,11 @@ def _cross_entropy_label(z, gamma, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
             buffer0[i] = _exp_shifted(z[r, i], m)
-        s0 = _sum_faithful(buffer0, mu)  # sum over i, skipping i = mu
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        s0 = _sum_split(buffer0, mu, estimate0)  # faithful sum over i, skipping i = mu
         out[r, 0] = ((m - (z[r, g])) + math.log1p(s0))
 
 
@@ -664,9 +679,11 @@ def _gradient_label_shifted(z, gamma, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
             buffer0[i] = _exp_shifted(z[r, i], m)
-        s0 = _sum_faithful(buffer0, g)  # sum over i, skipping i = g
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != g else 0.0)
+        s0 = _sum_split(buffer0, g, estimate0)  # faithful sum over i, skipping i = g
         h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for k in range(K):
             out[r, k] = (buffer0[k] / (h0))

@@ -35,7 +35,8 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 
 #: the runtime helpers the loops call (render checks that the runtime defines them)
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_sum_faithful", "_sum_compensated", "_py_exp_shifted",
-           "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
+           "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row", "_sum_split",
+           "_add_reassoc")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -222,11 +223,21 @@ class _Printer:
                 lines.append(f"{entry.buffer} = _py_exp_shifted_row(zr, m)  # the terms of {_comment(entry.term)}")
             elif self.dialect.python:
                 lines.append(f"{entry.buffer} = [{term} for i in range(K)]  # the terms of {_comment(entry.term)}")
+            elif entry.faithful:  # the plain sum, for the split, formed while the terms are written
+                lines.append(f"estimate{entry.name[1:]} = 0.0")
+                lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
+                lines.append(f"    {entry.buffer}[i] = {term}")
+                kept = f"{entry.buffer}[i]" + (f" if i != {entry.skip} else 0.0" if entry.skip != "-1" else "")
+                lines.append(f"    estimate{entry.name[1:]} = _add_reassoc(estimate{entry.name[1:]}, {kept})")
             else:
                 lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
                 lines.append(f"    {entry.buffer}[i] = {term}")
-            helper = self.dialect.helper + ("_sum_faithful" if entry.faithful else "_sum_compensated")
             skipped = f", skipping i = {entry.skip}" if entry.skip != "-1" else ""
+            if entry.faithful and not self.dialect.python:
+                lines.append(f"{entry.name} = _sum_split({entry.buffer}, {entry.skip}, estimate{entry.name[1:]})"
+                             f"  # faithful sum over i{skipped}")
+                continue
+            helper = self.dialect.helper + ("_sum_faithful" if entry.faithful else "_sum_compensated")
             lines.append(f"{entry.name} = {helper}({entry.buffer}, {entry.skip})  # sum over i{skipped}")
         return lines
 

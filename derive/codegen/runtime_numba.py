@@ -170,6 +170,13 @@ def _sum_faithful(buffer, skip):
     estimate = 0.0
     for i in range(buffer.shape[0]):
         estimate = _add_reassoc(estimate, buffer[i] if i != skip else 0.0)
+    return _sum_split(buffer, skip, estimate)
+
+
+@_jit
+def _sum_split(buffer, skip, estimate):
+    """_sum_faithful given the plain sum `estimate` (the loop that fills the buffer can form it as it goes,
+    saving a pass over the row)."""
     if not (2.2250738585072014e-308 <= estimate < 1e300):
         return estimate  # 0 or subnormal (nothing to split: the terms add exactly), inf or NaN (passed on)
     sigma = _pow2(min(_exponent(estimate) + 2, 1023))  # > 2 * estimate
