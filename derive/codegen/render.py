@@ -100,15 +100,16 @@ def _render_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
 TINY_KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_label", "_gradient_label_shifted")
 
 
-def _render_tiny_kernel(kernel: Kernel, derivations: dict) -> RenderedKernel:
-    """The same proved kernel as loops over Python floats (loops.PYTHON), for inputs of a few entries."""
+def loop_kernel(kernel: Kernel, derivations: dict, dialect, suffix: str = "") -> RenderedKernel:
+    """A proved kernel lowered to loops (loops.NUMBA: the numba module; loops.PYTHON: Python floats)."""
     verdict = proved(kernel)
     scatter = canonical_sums(kernel.scatter) if kernel.scatter is not None else None
     try:
-        loop = loops.lower(kernel, canonical_sums(kernel.expr), scatter, loops.PYTHON)
+        loop = loops.lower(kernel, canonical_sums(kernel.expr), scatter, dialect)
     except LoweringError as exc:
         raise CodegenError(f"kernel {kernel.name}: {exc}") from None
-    return RenderedKernel(kernel.name + "_py", loop.signature, kernel_doc(kernel, verdict, derivations), loop.body)
+    return RenderedKernel(kernel.name + suffix, loop.signature, kernel_doc(kernel, verdict, derivations),
+                          loop.body)
 
 
 def proved(kernel: Kernel):
@@ -174,21 +175,28 @@ def render(replacements=()) -> str:
     derivations = kernel_module.derivations(replacements)
     kernels = kernel_module.build_kernels(derivations)
     rendered = [_render_kernel(kern, derivations) for kern in kernels]
-    tiny = [_render_tiny_kernel(kern, derivations) for kern in kernels if kern.name in TINY_KERNELS]
-    used = sorted({src.derivation for kern in kernels for src in kern.sources})
+    tiny = [loop_kernel(kern, derivations, loops.PYTHON, suffix="_py") for kern in kernels
+            if kern.name in TINY_KERNELS]
+    return fill_template(TEMPLATE, kernels, derivations, kernels=rendered, tiny_kernels=tiny,
+                         runtime=runtime_source())
+
+
+def fill_template(name: str, sources, derivations: dict, **values) -> str:
+    """A generated module's text from its template: the header's derivations with their hashes, each
+    kernel's citations (`sources`: the Kernel objects), and `values`; refused if it would read a name nothing
+    defines."""
+    used = sorted({src.derivation for kern in sources for src in kern.sources})
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
                              lstrip_blocks=True)
-    template = env.from_string(resources.template(TEMPLATE))
+    template = env.from_string(resources.template(name))
     cites = {kern.name: [docstring_line(kernel_module.describe(src, derivations)) for src in kern.sources]
-             for kern in kernels}
+             for kern in sources}
     text = template.render(
-        runtime=runtime_source(),
-        kernels=rendered,
-        tiny_kernels=tiny,
         cites=cites,
-        derivations=[(name, docstring_line(derivations[name].path or "(built in code)"),
-                      derivation_hash(derivations[name])) for name in used],
-        template=f"templates/{TEMPLATE}",
+        derivations=[(used_name, docstring_line(derivations[used_name].path or "(built in code)"),
+                      derivation_hash(derivations[used_name])) for used_name in used],
+        template=f"templates/{name}",
+        **values,
     )
     missing = undefined_names(text)
     if missing:
