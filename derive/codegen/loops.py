@@ -80,11 +80,15 @@ class Dialect:
     nan_row: str        # a row without a softmax
     buffer: str         # a buffer's allocation, once per kernel
     python: bool
+    lane: str = ""      # appended to a per-row value (m, mu, a sum): "[l]" when rows are lanes
 
 
 NUMBA = Dialect("numba", "{base}[r, {index}]", "", "_row_max(z, r)", "out[r] = np.nan", "np.empty(K)", False)
 PYTHON = Dialect("python", "{base}r[{index}]", "_py", "_py_row_max(zr)", "out[r] = [math.nan] * {width}",
                  "[0.0] * K", True)
+#: many short rows: a block of rows is transposed so that rows are SIMD lanes (the loop over a row of 10
+#: classes is too short to vectorise; the loop over 64 rows is not); every per-row value is an array over lanes
+LANES = Dialect("lanes", "{base}t[{index}, l]", "", "", "", "np.empty((K, _LANES))", False, "[l]")
 
 
 class _Printer:
@@ -120,10 +124,12 @@ class _Printer:
         faithful = all(isinstance(f, sp.exp) for f in sp.Mul.make_args(term))
         entry = _Sum(f"s{number}", f"buffer{number}", var, term, skip, faithful)
         self.sums.append(entry)
-        self.reads[node] = entry.name
+        self.reads[node] = entry.name + self.dialect.lane
         # the buffer holds every term, the skipped one too: f_k and f_gamma are read from it
         for index, code in ((self.class_index, "k"), (gamma, "g"), (mu, "mu")):
-            self.reads.setdefault(term.xreplace({var: index}), f"{entry.buffer}[{code}]")
+            lane = ", l" if self.dialect.lane else ""
+            at = code if code == "k" else code + self.dialect.lane
+            self.reads.setdefault(term.xreplace({var: index}), f"{entry.buffer}[{at}{lane}]")
 
     # -- expressions ----------------------------------------------------------
     def code(self, e: sp.Expr, loop: dict) -> str:
@@ -139,11 +145,11 @@ class _Printer:
         if e.is_Rational:
             return f"({float(e.p)!r} / {float(e.q)!r})"
         if e == m:
-            return "m"
+            return "m" + self.dialect.lane
         if isinstance(e, sp.exp):
             difference = _shifted_operand(e.args[0])
             if difference is not None:
-                return f"{self.dialect.helper}_exp_shifted({self.code(difference, loop)}, m)"
+                return f"{self.dialect.helper}_exp_shifted({self.code(difference, loop)}, m{self.dialect.lane})"
             if self.dialect.python:
                 return f"math.exp({self.code(e.args[0], loop)})"
             return f"_exp_plus({self.code(e.args[0], loop)}, 0.0)"
@@ -209,7 +215,7 @@ class _Printer:
         if index in loop:
             return loop[index]
         if index in _LABELS:
-            return _LABELS[index]
+            return _LABELS[index] + self.dialect.lane
         raise LoweringError(f"the index {index} is neither a loop index nor a label")
 
     # -- statements -----------------------------------------------------------
@@ -252,7 +258,7 @@ class _Printer:
                 return visit(e.base)  # divide by it in the loop: a division is correctly rounded, x * (1/d) not
             if loop_index not in e.free_symbols and not e.is_Atom \
                     and not isinstance(e, sp.Indexed) and not (e.is_Mul and e.args[0] == -1 and len(e.args) == 2):
-                name = f"h{len(self.hoisted)}"
+                name = f"h{len(self.hoisted)}" + self.dialect.lane
                 code = self.code(e, {})
                 self.hoisted.append((name, code))
                 self.reads[e] = name
@@ -308,7 +314,9 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
 
     NUMBA: arguments are 2-D arrays and ``out`` is filled in place.  PYTHON: arguments are lists of
     rows of floats (``z.tolist()``), labels a list of ints, and ``out`` a list whose entry r receives
-    the row's results as a list."""
+    the row's results as a list.  LANES: as NUMBA, rows transposed into lanes (``lower_lanes``)."""
+    if dialect is LANES:
+        return lower_lanes(kernel, expr, scatter)
     inputs = list(kernel.inputs)
     printer = _Printer(kernel.class_index, dialect)
     for e in (expr, scatter):
@@ -355,3 +363,87 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
         raise LoweringError(f"kernel {kernel.name}: unknown output kind {kernel.output}")
     body += ["    " + line for line in row]
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
+
+
+def lower_lanes(kernel, expr, scatter=None) -> LoopKernel:
+    """The numba function for many short rows: blocks of _LANES rows transposed, every loop over the rows of
+    the block (the lanes), so it vectorises however few classes a row has.  The same proved expression and
+    the same algorithm as ``lower`` (row maximum, carried remainder, the faithful split sum per row, the label
+    left out of its sum); kernels that read logits and give a vector or a row value only."""
+    inputs = list(kernel.inputs)
+    if "z" not in inputs or kernel.output not in ("vec", "row"):
+        raise LoweringError(f"kernel {kernel.name}: the lanes layout needs logits and a vector or row result")
+    printer = _Printer(kernel.class_index, LANES)
+    for e in (expr, scatter):
+        if e is not None:
+            printer.collect_sums(e)
+    transposed = [name for name in inputs if name in _INPUTS]
+    block: list[str] = ["n = min(_LANES, rows - start)"]
+    for name in transposed:
+        block += ["for l in range(n):", "    for i in range(K):", f"        {name}t[i, l] = {name}[start + l, i]"]
+    if "gamma" in inputs:
+        block += ["for l in range(n):", "    g[l] = gamma[start + l]"]
+    block += ["for l in range(n):", "    m[l] = -math.inf", "    nans[l] = 0",
+              "for i in range(K):  # the row maxima, NaN counted apart",
+              "    for l in range(n):", "        v = zt[i, l]", "        m[l] = v if v > m[l] else m[l]",
+              "        nans[l] += v != v",
+              "for l in range(n):  # a row without a softmax computes on harmless values, then is NaN",
+              "    usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf",
+              "    m[l] = m[l] if usable[l] else 0.0",
+              "    mu[l] = K",
+              "for i in range(K):  # the least index holding the maximum",
+              "    for l in range(n):", "        mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)",
+              "for l in range(n):", "    mu[l] = mu[l] if mu[l] < K else 0"]
+    for entry in printer.sums:
+        number = entry.name[1:]
+        block += _in_lanes(printer.hoist(entry.term, entry.var))
+        term = printer.code(entry.term, {entry.var: "i"})
+        skip = "-1" if entry.skip == "-1" else entry.skip + "[l]"
+        kept = f"{entry.buffer}[i, l]" + (f" if i != {skip} else 0.0" if skip != "-1" else "")
+        block += ["for l in range(n):", "    total[l] = 0.0", "    error[l] = 0.0",
+                  f"for i in range(K):  # the terms of {_comment(entry.term)}", "    for l in range(n):",
+                  f"        {entry.buffer}[i, l] = {term}"]
+        if entry.faithful:  # the split sum of _sum_split, row by row in lanes: total is the estimate
+            block += [f"        total[l] += {kept}",
+                      "for l in range(n):",
+                      "    sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))",
+                      "    low[l] = 0.0",
+                      "for i in range(K):", "    for l in range(n):", f"        v = {kept}",
+                      "        h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly",
+                      "        error[l] += h", "        low[l] += v - h",
+                      "for l in range(n):",
+                      f"    s{number}[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 "
+                      "else total[l]"]
+        else:  # Neumaier's compensated sum, row by row in lanes
+            block += [f"        v = {kept}", "        new = total[l] + v",
+                      "        if abs(total[l]) >= abs(v):", "            error[l] += (total[l] - new) + v",
+                      "        else:", "            error[l] += (v - new) + total[l]", "        total[l] = new",
+                      "for l in range(n):", f"    s{number}[l] = total[l] + error[l]"]
+    k = kernel.class_index
+    if kernel.output == "vec":
+        block += _in_lanes(printer.hoist(expr, k))
+        block += ["for l in range(n):", "    for k in range(K):",
+                  f"        out[start + l, k] = {printer.code(expr, {k: 'k'})}"]
+        if scatter is not None:
+            block += ["for l in range(n):", f"    out[start + l, g[l]] = {printer.code(scatter, {})}  # the label"]
+    else:
+        block += ["for l in range(n):", f"    out[start + l, 0] = {printer.code(expr, {})}"]
+    block += ["for l in range(n):", "    if not usable[l]:  # NaN, +inf or no finite logit: no softmax",
+              "        out[start + l] = np.nan"]
+    body = ["rows, K = z.shape[0], z.shape[1]"]
+    body += [f"{name}t = np.empty((K, _LANES))" for name in transposed]
+    body += [f"{entry.buffer} = np.empty((K, _LANES))" for entry in printer.sums]
+    body += ["m = np.empty(_LANES)", "mu = np.empty(_LANES, np.int64)", "nans = np.empty(_LANES, np.int64)",
+             "usable = np.empty(_LANES, np.bool_)", "g = np.empty(_LANES, np.int64)",
+             "total = np.empty(_LANES)", "error = np.empty(_LANES)", "sigma = np.empty(_LANES)",
+             "low = np.zeros(_LANES)"]
+    body += [f"{entry.name} = np.empty(_LANES)" for entry in printer.sums]
+    body += [f"{name[:-3]} = np.empty(_LANES)" for name, _ in printer.hoisted]
+    body.append("for start in range(0, rows, _LANES):")
+    body += ["    " + line for line in block]
+    return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
+
+
+def _in_lanes(lines: list[str]) -> list[str]:
+    """Row-level assignments, done for every row of the block."""
+    return ["for l in range(n):"] + ["    " + line for line in lines] if lines else []

@@ -24,10 +24,17 @@ KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_soft", "_cross_en
            "_gradient_label_shifted", "_gradient_soft", "_softmax_vjp", "_softmax_jacobian")
 
 
+#: the kernels that also get a rows-as-lanes version, for many short rows (_LANES_K in the runtime)
+LANES_KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_soft", "_cross_entropy_label",
+                 "_gradient_label_shifted")
+
+
 def render(replacements=()) -> str:
     """The numba module's text (pure; byte-for-byte reproducible)."""
     derivations = kernel_module.derivations(replacements)
     kernels = [kern for kern in kernel_module.build_kernels(derivations) if kern.name in KERNELS]
     rendered = [loop_kernel(kern, derivations, loops.NUMBA) for kern in kernels]
+    rendered += [loop_kernel(kern, derivations, loops.LANES, suffix="_lanes") for kern in kernels
+                 if kern.name in LANES_KERNELS]
     return fill_template(TEMPLATE, kernels, derivations, kernels=rendered, runtime=runtime_source(),
                          runtime_numba=runtime_source("runtime_numba.py"))

@@ -32,6 +32,12 @@ from numba.extending import overload as _overload
 _jit = numba.njit(cache=True, error_model="numpy")
 _inline = numba.njit(cache=True, error_model="numpy", inline="always")
 
+#: rows per block in the kernels for short rows (*_lanes): a block of rows is transposed so that the rows are
+#: the SIMD lanes; those kernels take inputs of fewer than _LANES_K classes and at least _LANES_ROWS rows (measured:
+#: 1.9x faster at 4096 x 10, 1.1x at 4096 x 48, 1.6x at 64 x 10)
+_LANES = 64
+_LANES_K = 49
+_LANES_ROWS = 16
 _INV_LN2 = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # trailing zeros: n * _LN2_HI is exact for |n| <= 2^11
 _LN2_LO = 1.90821492927058770002e-10
