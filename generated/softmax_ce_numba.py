@@ -475,6 +475,27 @@ def _exp_shifted(zk, m):
     return _exp_plus(d, rem)
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_shifted_single(zk, m):
+    """e^(z_k - m) <= 1 to a relative error below 1e-9, for results rounded to float32 (whose ulp is 6e-8
+    relative): no remainder carried (it is below 1e-16 relative), a degree-8 Taylor polynomial (its truncation
+    is 2e-10 on |r| <= ln2 / 2), and 0 below e^-150, which no float32 result divided by a sum >= 1 can tell
+    from 0."""
+    x = max(float(zk) - m, -150.0)
+    n = math.floor(x * _INV_LN2 + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _pow2(int(n))
+
+
 @_jit
 def _row_max(z, r):
     """(m, mu, usable) of row r of z: its maximum, the least index where it is attained, and whether the row has a
@@ -1123,13 +1144,477 @@ def _gradient_label_shifted_lanes(z, gamma, out):
                 out[start + l] = np.nan
 
 
+@_jit
+def _softmax_shifted_single(z, out):
+    r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
+
+    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
+    Checker: proved, assumptions used: none
+    """
+    rows, K = z.shape[0], z.shape[1]
+    buffer0 = np.empty(K)
+    for r in range(rows):
+        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = np.nan
+            continue
+        estimate0 = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            buffer0[i] = _exp_shifted_single(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, buffer0[i])
+        s0 = estimate0  # the plain sum over i
+        for k in range(K):
+            out[r, k] = (buffer0[k] / (s0))
+
+
+@_jit
+def _log_softmax_single(z, out):
+    r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
+
+    Lowered from derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    rows, K = z.shape[0], z.shape[1]
+    buffer0 = np.empty(K)
+    for r in range(rows):
+        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = np.nan
+            continue
+        estimate0 = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            buffer0[i] = _exp_shifted_single(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        s0 = estimate0  # the plain sum over i, skipping i = mu
+        h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
+        for k in range(K):
+            out[r, k] = ((z[r, k] - (m)) - (h0))
+
+
+@_jit
+def _cross_entropy_soft_single(z, t, out):
+    r"""E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
+
+    Lowered from derive/derivations/cross_entropy_soft.deriv, step 3 (line 11): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    rows, K = z.shape[0], z.shape[1]
+    buffer0 = np.empty(K)
+    buffer1 = np.empty(K)
+    for r in range(rows):
+        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = np.nan
+            continue
+        estimate0 = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            buffer0[i] = _exp_shifted_single(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        s0 = estimate0  # the plain sum over i, skipping i = mu
+        h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
+        for i in range(K):  # the terms of (m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1...
+            buffer1[i] = ((m - (z[r, i])) + h0) * t[r, i]
+        s1 = _sum_compensated(buffer1, -1)  # sum over i
+        out[r, 0] = s1
+
+
+@_jit
+def _cross_entropy_label_single(z, gamma, out):
+    r"""E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
+
+    Lowered from derive/derivations/cross_entropy_label.deriv, step 2 (line 10): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: one_hot, max_at_mu
+    """
+    rows, K = z.shape[0], z.shape[1]
+    buffer0 = np.empty(K)
+    for r in range(rows):
+        g = gamma[r]
+        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = np.nan
+            continue
+        estimate0 = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            buffer0[i] = _exp_shifted_single(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        s0 = estimate0  # the plain sum over i, skipping i = mu
+        out[r, 0] = ((m - (z[r, g])) + math.log1p(s0))
+
+
+@_jit
+def _gradient_label_shifted_single(z, gamma, out):
+    r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
+
+    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
+    Checker: proved, assumptions used: one_hot
+    """
+    rows, K = z.shape[0], z.shape[1]
+    buffer0 = np.empty(K)
+    for r in range(rows):
+        g = gamma[r]
+        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
+            out[r] = np.nan
+            continue
+        estimate0 = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            buffer0[i] = _exp_shifted_single(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != g else 0.0)
+        s0 = estimate0  # the plain sum over i, skipping i = g
+        h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
+        for k in range(K):
+            out[r, k] = (buffer0[k] / (h0))
+        out[r, g] = -(s0 / (h0))  # the label entry
+
+
+@_jit
+def _softmax_shifted_lanes_single(z, out):
+    r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
+
+    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
+    Checker: proved, assumptions used: none
+    """
+    rows, K = z.shape[0], z.shape[1]
+    zt = np.empty((K, _LANES))
+    buffer0 = np.empty((K, _LANES))
+    m = np.empty(_LANES)
+    mu = np.empty(_LANES, np.int64)
+    nans = np.empty(_LANES, np.int64)
+    usable = np.empty(_LANES, np.bool_)
+    g = np.empty(_LANES, np.int64)
+    total = np.empty(_LANES)
+    error = np.empty(_LANES)
+    sigma = np.empty(_LANES)
+    low = np.zeros(_LANES)
+    s0 = np.empty(_LANES)
+    for start in range(0, rows, _LANES):
+        n = min(_LANES, rows - start)
+        for l in range(n):
+            for i in range(K):
+                zt[i, l] = z[start + l, i]
+        for l in range(n):
+            m[l] = -math.inf
+            nans[l] = 0
+        for i in range(K):  # the row maxima, NaN counted apart
+            for l in range(n):
+                v = zt[i, l]
+                m[l] = v if v > m[l] else m[l]
+                nans[l] += v != v
+        for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
+            usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
+            m[l] = m[l] if usable[l] else 0.0
+            mu[l] = K
+        for i in range(K):  # the least index holding the maximum
+            for l in range(n):
+                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
+        for l in range(n):
+            mu[l] = mu[l] if mu[l] < K else 0
+        for l in range(n):
+            total[l] = 0.0
+            error[l] = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            for l in range(n):
+                buffer0[i, l] = _exp_shifted_single(zt[i, l], m[l])
+                total[l] += buffer0[i, l]
+        for l in range(n):
+            s0[l] = total[l]
+        for l in range(n):
+            for k in range(K):
+                out[start + l, k] = (buffer0[k, l] / (s0[l]))
+        for l in range(n):
+            if not usable[l]:  # NaN, +inf or no finite logit: no softmax
+                out[start + l] = np.nan
+
+
+@_jit
+def _log_softmax_lanes_single(z, out):
+    r"""log(y[k]) = -m - log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) + z[k]
+
+    Lowered from derive/derivations/log_softmax.deriv, step 3 (line 11): log(y[k]) = -m - log(Sum(exp(-m + z[i]), (i, 1, K))) + z[k]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    rows, K = z.shape[0], z.shape[1]
+    zt = np.empty((K, _LANES))
+    buffer0 = np.empty((K, _LANES))
+    m = np.empty(_LANES)
+    mu = np.empty(_LANES, np.int64)
+    nans = np.empty(_LANES, np.int64)
+    usable = np.empty(_LANES, np.bool_)
+    g = np.empty(_LANES, np.int64)
+    total = np.empty(_LANES)
+    error = np.empty(_LANES)
+    sigma = np.empty(_LANES)
+    low = np.zeros(_LANES)
+    s0 = np.empty(_LANES)
+    h0 = np.empty(_LANES)
+    for start in range(0, rows, _LANES):
+        n = min(_LANES, rows - start)
+        for l in range(n):
+            for i in range(K):
+                zt[i, l] = z[start + l, i]
+        for l in range(n):
+            m[l] = -math.inf
+            nans[l] = 0
+        for i in range(K):  # the row maxima, NaN counted apart
+            for l in range(n):
+                v = zt[i, l]
+                m[l] = v if v > m[l] else m[l]
+                nans[l] += v != v
+        for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
+            usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
+            m[l] = m[l] if usable[l] else 0.0
+            mu[l] = K
+        for i in range(K):  # the least index holding the maximum
+            for l in range(n):
+                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
+        for l in range(n):
+            mu[l] = mu[l] if mu[l] < K else 0
+        for l in range(n):
+            total[l] = 0.0
+            error[l] = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            for l in range(n):
+                buffer0[i, l] = _exp_shifted_single(zt[i, l], m[l])
+                total[l] += buffer0[i, l] if i != mu[l] else 0.0
+        for l in range(n):
+            s0[l] = total[l]
+        for l in range(n):
+            h0[l] = math.log1p(s0[l])  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
+        for l in range(n):
+            for k in range(K):
+                out[start + l, k] = ((zt[k, l] - (m[l])) - (h0[l]))
+        for l in range(n):
+            if not usable[l]:  # NaN, +inf or no finite logit: no softmax
+                out[start + l] = np.nan
+
+
+@_jit
+def _cross_entropy_soft_lanes_single(z, t, out):
+    r"""E = Sum((m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[k])*t[k], (k, 1, K))
+
+    Lowered from derive/derivations/cross_entropy_soft.deriv, step 3 (line 11): E = Sum((m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[k])*t[k], (k, 1, K))
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: max_at_mu
+    """
+    rows, K = z.shape[0], z.shape[1]
+    zt = np.empty((K, _LANES))
+    tt = np.empty((K, _LANES))
+    buffer0 = np.empty((K, _LANES))
+    buffer1 = np.empty((K, _LANES))
+    m = np.empty(_LANES)
+    mu = np.empty(_LANES, np.int64)
+    nans = np.empty(_LANES, np.int64)
+    usable = np.empty(_LANES, np.bool_)
+    g = np.empty(_LANES, np.int64)
+    total = np.empty(_LANES)
+    error = np.empty(_LANES)
+    sigma = np.empty(_LANES)
+    low = np.zeros(_LANES)
+    s0 = np.empty(_LANES)
+    s1 = np.empty(_LANES)
+    h0 = np.empty(_LANES)
+    for start in range(0, rows, _LANES):
+        n = min(_LANES, rows - start)
+        for l in range(n):
+            for i in range(K):
+                zt[i, l] = z[start + l, i]
+        for l in range(n):
+            for i in range(K):
+                tt[i, l] = t[start + l, i]
+        for l in range(n):
+            m[l] = -math.inf
+            nans[l] = 0
+        for i in range(K):  # the row maxima, NaN counted apart
+            for l in range(n):
+                v = zt[i, l]
+                m[l] = v if v > m[l] else m[l]
+                nans[l] += v != v
+        for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
+            usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
+            m[l] = m[l] if usable[l] else 0.0
+            mu[l] = K
+        for i in range(K):  # the least index holding the maximum
+            for l in range(n):
+                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
+        for l in range(n):
+            mu[l] = mu[l] if mu[l] < K else 0
+        for l in range(n):
+            total[l] = 0.0
+            error[l] = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            for l in range(n):
+                buffer0[i, l] = _exp_shifted_single(zt[i, l], m[l])
+                total[l] += buffer0[i, l] if i != mu[l] else 0.0
+        for l in range(n):
+            s0[l] = total[l]
+        for l in range(n):
+            h0[l] = math.log1p(s0[l])  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
+        for l in range(n):
+            total[l] = 0.0
+            error[l] = 0.0
+        for i in range(K):  # the terms of (m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1...
+            for l in range(n):
+                buffer1[i, l] = ((m[l] - (zt[i, l])) + h0[l]) * tt[i, l]
+                v = buffer1[i, l]
+                new = total[l] + v
+                if abs(total[l]) >= abs(v):
+                    error[l] += (total[l] - new) + v
+                else:
+                    error[l] += (v - new) + total[l]
+                total[l] = new
+        for l in range(n):
+            s1[l] = total[l] + error[l]
+        for l in range(n):
+            out[start + l, 0] = s1[l]
+        for l in range(n):
+            if not usable[l]:  # NaN, +inf or no finite logit: no softmax
+                out[start + l] = np.nan
+
+
+@_jit
+def _cross_entropy_label_lanes_single(z, gamma, out):
+    r"""E = m + log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1) - z[gamma]
+
+    Lowered from derive/derivations/cross_entropy_label.deriv, step 2 (line 10): E = m + log(Sum(exp(-m + z[i]), (i, 1, K))) - z[gamma]
+    Lowered from derive/derivations/log1p_partition.deriv, step 1 (line 9): log(Sum(exp(-m + z[i]), (i, 1, K))) = log(Sum((1 - KroneckerDelta(i, mu))*exp(-m + z[i]), (i, 1, K)) + 1)
+    Checker: proved, assumptions used: one_hot, max_at_mu
+    """
+    rows, K = z.shape[0], z.shape[1]
+    zt = np.empty((K, _LANES))
+    buffer0 = np.empty((K, _LANES))
+    m = np.empty(_LANES)
+    mu = np.empty(_LANES, np.int64)
+    nans = np.empty(_LANES, np.int64)
+    usable = np.empty(_LANES, np.bool_)
+    g = np.empty(_LANES, np.int64)
+    total = np.empty(_LANES)
+    error = np.empty(_LANES)
+    sigma = np.empty(_LANES)
+    low = np.zeros(_LANES)
+    s0 = np.empty(_LANES)
+    for start in range(0, rows, _LANES):
+        n = min(_LANES, rows - start)
+        for l in range(n):
+            for i in range(K):
+                zt[i, l] = z[start + l, i]
+        for l in range(n):
+            g[l] = gamma[start + l]
+        for l in range(n):
+            m[l] = -math.inf
+            nans[l] = 0
+        for i in range(K):  # the row maxima, NaN counted apart
+            for l in range(n):
+                v = zt[i, l]
+                m[l] = v if v > m[l] else m[l]
+                nans[l] += v != v
+        for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
+            usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
+            m[l] = m[l] if usable[l] else 0.0
+            mu[l] = K
+        for i in range(K):  # the least index holding the maximum
+            for l in range(n):
+                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
+        for l in range(n):
+            mu[l] = mu[l] if mu[l] < K else 0
+        for l in range(n):
+            total[l] = 0.0
+            error[l] = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            for l in range(n):
+                buffer0[i, l] = _exp_shifted_single(zt[i, l], m[l])
+                total[l] += buffer0[i, l] if i != mu[l] else 0.0
+        for l in range(n):
+            s0[l] = total[l]
+        for l in range(n):
+            out[start + l, 0] = ((m[l] - (zt[g[l], l])) + math.log1p(s0[l]))
+        for l in range(n):
+            if not usable[l]:  # NaN, +inf or no finite logit: no softmax
+                out[start + l] = np.nan
+
+
+@_jit
+def _gradient_label_shifted_lanes_single(z, gamma, out):
+    r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
+
+    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
+    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
+    Checker: proved, assumptions used: one_hot
+    """
+    rows, K = z.shape[0], z.shape[1]
+    zt = np.empty((K, _LANES))
+    buffer0 = np.empty((K, _LANES))
+    m = np.empty(_LANES)
+    mu = np.empty(_LANES, np.int64)
+    nans = np.empty(_LANES, np.int64)
+    usable = np.empty(_LANES, np.bool_)
+    g = np.empty(_LANES, np.int64)
+    total = np.empty(_LANES)
+    error = np.empty(_LANES)
+    sigma = np.empty(_LANES)
+    low = np.zeros(_LANES)
+    s0 = np.empty(_LANES)
+    h0 = np.empty(_LANES)
+    for start in range(0, rows, _LANES):
+        n = min(_LANES, rows - start)
+        for l in range(n):
+            for i in range(K):
+                zt[i, l] = z[start + l, i]
+        for l in range(n):
+            g[l] = gamma[start + l]
+        for l in range(n):
+            m[l] = -math.inf
+            nans[l] = 0
+        for i in range(K):  # the row maxima, NaN counted apart
+            for l in range(n):
+                v = zt[i, l]
+                m[l] = v if v > m[l] else m[l]
+                nans[l] += v != v
+        for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
+            usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
+            m[l] = m[l] if usable[l] else 0.0
+            mu[l] = K
+        for i in range(K):  # the least index holding the maximum
+            for l in range(n):
+                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
+        for l in range(n):
+            mu[l] = mu[l] if mu[l] < K else 0
+        for l in range(n):
+            total[l] = 0.0
+            error[l] = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1])
+            for l in range(n):
+                buffer0[i, l] = _exp_shifted_single(zt[i, l], m[l])
+                total[l] += buffer0[i, l] if i != g[l] else 0.0
+        for l in range(n):
+            s0[l] = total[l]
+        for l in range(n):
+            h0[l] = (buffer0[g[l], l] + s0[l])  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
+        for l in range(n):
+            for k in range(K):
+                out[start + l, k] = (buffer0[k, l] / (h0[l]))
+        for l in range(n):
+            out[start + l, g[l]] = -(s0[l] / (h0[l]))  # the label
+        for l in range(n):
+            if not usable[l]:  # NaN, +inf or no finite logit: no softmax
+                out[start + l] = np.nan
+
+
 # ---------------------------------------------------------------------------
 # public functions
 
 
-def _layout(kernel, lanes, flat):
-    """The kernel for this input: rows as lanes for many short rows, else row by row."""
-    return lanes if flat.shape[1] < _LANES_K and flat.shape[0] >= _LANES_ROWS else kernel
+def _layout(kernel, lanes, flat, out=None):
+    """The kernel for this input: rows as lanes for many short rows, else row by row; for float32 results
+    (out float32), the version that computes just enough for them (looked up by name: kernel + "_single")."""
+    chosen = lanes if flat.shape[1] < _LANES_K and flat.shape[0] >= _LANES_ROWS else kernel
+    if out is not None and out.dtype == np.float32:
+        return _SINGLE[chosen]
+    return chosen
 
 
 def softmax(z, axis=-1, out=None):
@@ -1139,7 +1624,7 @@ def softmax(z, axis=-1, out=None):
     """
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
-    _layout(_softmax_shifted, _softmax_shifted_lanes, flat)(flat, result)
+    _layout(_softmax_shifted, _softmax_shifted_lanes, flat, result)(flat, result)
     return finish()
 
 
@@ -1151,7 +1636,7 @@ def log_softmax(z, axis=-1, out=None):
     """
     flat, dtype, batch = _rows("z", z, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat)
-    _layout(_log_softmax, _log_softmax_lanes, flat)(flat, result)
+    _layout(_log_softmax, _log_softmax_lanes, flat, result)(flat, result)
     return finish()
 
 
@@ -1195,11 +1680,11 @@ def cross_entropy(z, target, axis=-1):
     flat, dtype, batch = _rows("z", z, axis)
     out = np.empty((flat.shape[0], 1), dtype)
     if _is_labels(target, batch):
-        _layout(_cross_entropy_label, _cross_entropy_label_lanes, flat)(flat, _labels(target, batch, flat.shape[1]),
+        _layout(_cross_entropy_label, _cross_entropy_label_lanes, flat, out)(flat, _labels(target, batch, flat.shape[1]),
                                                                          out)
     else:
         given = _targets(target, flat, batch, axis)
-        _layout(_cross_entropy_soft, _cross_entropy_soft_lanes, flat)(flat, given, out)
+        _layout(_cross_entropy_soft, _cross_entropy_soft_lanes, flat, out)(flat, given, out)
         with np.errstate(all="ignore"):
             _zero_weight_on_masked_classes(flat, given, out, log_softmax)
     return out.reshape(batch)
@@ -1222,12 +1707,27 @@ def cross_entropy_grad(z, target, axis=-1, out=None):
     given = _labels(target, batch, flat.shape[1]) if labels else _targets(target, flat, batch, axis)
     result, finish = _output(out, flat.shape, dtype, batch, axis, np.ndim(z), flat, given if not labels else flat)
     if labels:
-        _layout(_gradient_label_shifted, _gradient_label_shifted_lanes, flat)(flat, given, result)
+        _layout(_gradient_label_shifted, _gradient_label_shifted_lanes, flat, result)(flat, given, result)
     else:
         y = np.empty(flat.shape, np.float64)
         _layout(_softmax_shifted, _softmax_shifted_lanes, flat)(flat, y)
         _gradient_soft(y, given, result)
     return finish()
+
+
+#: row-by-row and rows-as-lanes kernels -> their versions for float32 results
+_SINGLE = {
+    _softmax_shifted: _softmax_shifted_single,
+    _log_softmax: _log_softmax_single,
+    _cross_entropy_soft: _cross_entropy_soft_single,
+    _cross_entropy_label: _cross_entropy_label_single,
+    _gradient_label_shifted: _gradient_label_shifted_single,
+    _softmax_shifted_lanes: _softmax_shifted_lanes_single,
+    _log_softmax_lanes: _log_softmax_lanes_single,
+    _cross_entropy_soft_lanes: _cross_entropy_soft_lanes_single,
+    _cross_entropy_label_lanes: _cross_entropy_label_lanes_single,
+    _gradient_label_shifted_lanes: _gradient_label_shifted_lanes_single,
+}
 
 
 def warm():

@@ -307,3 +307,18 @@ def test_rows_as_lanes_keep_the_non_finite_policy_row_by_row():
         finite = np.isfinite(b)
         a, b = np.where(finite, a, 0.0), np.where(finite, b, 0.0)
         assert np.all(np.abs(a - b)[finite] <= 8 * np.spacing(np.maximum(np.abs(a), np.abs(b)))[finite]), name
+
+
+@needs_numba
+def test_float32_results_take_the_single_kernels_and_float64_results_never_do():
+    module = load_numba()
+    wide, narrow = np.zeros((4, 3000)), np.zeros((4, 3000), np.float32)
+    assert module._layout(module._softmax_shifted, module._softmax_shifted_lanes, wide, wide) \
+        is module._softmax_shifted
+    assert module._layout(module._softmax_shifted, module._softmax_shifted_lanes, narrow, narrow) \
+        is module._softmax_shifted_single
+    many = np.zeros((100, 10), np.float32)
+    chosen = module._layout(module._log_softmax, module._log_softmax_lanes, many, many)
+    assert chosen is module._log_softmax_lanes_single
+    single = render_numba.render().split("def _softmax_shifted_single", 1)[1].split("\ndef ", 1)[0]
+    assert "_exp_shifted_single(" in single and "_sum_split" not in single

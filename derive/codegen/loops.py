@@ -26,7 +26,7 @@ when stored.  An expression outside these rules raises :class:`LoweringError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -36,6 +36,7 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 #: the runtime helpers the loops call (render checks that the runtime defines them)
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_sum_faithful", "_sum_compensated", "_py_exp_shifted",
            "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row", "_sum_split",
+           "_exp_shifted_single",
            "_add_reassoc")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
@@ -81,6 +82,7 @@ class Dialect:
     buffer: str         # a buffer's allocation, once per kernel
     python: bool
     lane: str = ""      # appended to a per-row value (m, mu, a sum): "[l]" when rows are lanes
+    single: bool = False  # float32 results: exp to 1e-9 and plain float64 sums are exact enough
 
 
 NUMBA = Dialect("numba", "{base}[r, {index}]", "", "_row_max(z, r)", "out[r] = np.nan", "np.empty(K)", False)
@@ -89,6 +91,11 @@ PYTHON = Dialect("python", "{base}r[{index}]", "_py", "_py_row_max(zr)", "out[r]
 #: many short rows: a block of rows is transposed so that rows are SIMD lanes (the loop over a row of 10
 #: classes is too short to vectorise; the loop over 64 rows is not); every per-row value is an array over lanes
 LANES = Dialect("lanes", "{base}t[{index}, l]", "", "", "", "np.empty((K, _LANES))", False, "[l]")
+#: the same for float32 results, which are rounded to 24 bits: an exp with relative error below 1e-9 (no
+#: carried remainder, a degree-8 polynomial) and a plain float64 sum (error K 2^-53) change no float32 result
+#: by more than a hundredth of its ulp, at well under half the cost
+NUMBA_SINGLE = replace(NUMBA, name="numba, float32 results", single=True)
+LANES_SINGLE = replace(LANES, name="lanes, float32 results", single=True)
 
 
 class _Printer:
@@ -149,7 +156,8 @@ class _Printer:
         if isinstance(e, sp.exp):
             difference = _shifted_operand(e.args[0])
             if difference is not None:
-                return f"{self.dialect.helper}_exp_shifted({self.code(difference, loop)}, m{self.dialect.lane})"
+                helper = "_exp_shifted_single" if self.dialect.single else f"{self.dialect.helper}_exp_shifted"
+                return f"{helper}({self.code(difference, loop)}, m{self.dialect.lane})"
             if self.dialect.python:
                 return f"math.exp({self.code(e.args[0], loop)})"
             return f"_exp_plus({self.code(e.args[0], loop)}, 0.0)"
@@ -239,6 +247,9 @@ class _Printer:
                 lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
                 lines.append(f"    {entry.buffer}[i] = {term}")
             skipped = f", skipping i = {entry.skip}" if entry.skip != "-1" else ""
+            if entry.faithful and self.dialect.single:
+                lines.append(f"{entry.name} = estimate{entry.name[1:]}  # the plain sum over i{skipped}")
+                continue
             if entry.faithful and not self.dialect.python:
                 lines.append(f"{entry.name} = _sum_split({entry.buffer}, {entry.skip}, estimate{entry.name[1:]})"
                              f"  # faithful sum over i{skipped}")
@@ -315,8 +326,8 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
     NUMBA: arguments are 2-D arrays and ``out`` is filled in place.  PYTHON: arguments are lists of
     rows of floats (``z.tolist()``), labels a list of ints, and ``out`` a list whose entry r receives
     the row's results as a list.  LANES: as NUMBA, rows transposed into lanes (``lower_lanes``)."""
-    if dialect is LANES:
-        return lower_lanes(kernel, expr, scatter)
+    if dialect.lane:
+        return lower_lanes(kernel, expr, scatter, dialect)
     inputs = list(kernel.inputs)
     printer = _Printer(kernel.class_index, dialect)
     for e in (expr, scatter):
@@ -365,7 +376,7 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
 
 
-def lower_lanes(kernel, expr, scatter=None) -> LoopKernel:
+def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKernel:
     """The numba function for many short rows: blocks of _LANES rows transposed, every loop over the rows of
     the block (the lanes), so it vectorises however few classes a row has.  The same proved expression and
     the same algorithm as ``lower`` (row maximum, carried remainder, the faithful split sum per row, the label
@@ -373,7 +384,7 @@ def lower_lanes(kernel, expr, scatter=None) -> LoopKernel:
     inputs = list(kernel.inputs)
     if "z" not in inputs or kernel.output not in ("vec", "row"):
         raise LoweringError(f"kernel {kernel.name}: the lanes layout needs logits and a vector or row result")
-    printer = _Printer(kernel.class_index, LANES)
+    printer = _Printer(kernel.class_index, dialect)
     for e in (expr, scatter):
         if e is not None:
             printer.collect_sums(e)
@@ -403,7 +414,9 @@ def lower_lanes(kernel, expr, scatter=None) -> LoopKernel:
         block += ["for l in range(n):", "    total[l] = 0.0", "    error[l] = 0.0",
                   f"for i in range(K):  # the terms of {_comment(entry.term)}", "    for l in range(n):",
                   f"        {entry.buffer}[i, l] = {term}"]
-        if entry.faithful:  # the split sum of _sum_split, row by row in lanes: total is the estimate
+        if entry.faithful and printer.dialect.single:  # the plain sum
+            block += [f"        total[l] += {kept}", "for l in range(n):", f"    s{number}[l] = total[l]"]
+        elif entry.faithful:  # the split sum of _sum_split, row by row in lanes: total is the estimate
             block += [f"        total[l] += {kept}",
                       "for l in range(n):",
                       "    sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))",

@@ -24,7 +24,8 @@ KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_soft", "_cross_en
            "_gradient_label_shifted", "_gradient_soft", "_softmax_vjp", "_softmax_jacobian")
 
 
-#: the kernels that also get a rows-as-lanes version, for many short rows (_LANES_K in the runtime)
+#: the kernels that also get a rows-as-lanes version, for many short rows (_LANES_K in the runtime), and
+#: versions for float32 results (the ones that sum exponentials: cheaper exp and sums suffice there)
 LANES_KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_soft", "_cross_entropy_label",
                  "_gradient_label_shifted")
 
@@ -34,7 +35,9 @@ def render(replacements=()) -> str:
     derivations = kernel_module.derivations(replacements)
     kernels = [kern for kern in kernel_module.build_kernels(derivations) if kern.name in KERNELS]
     rendered = [loop_kernel(kern, derivations, loops.NUMBA) for kern in kernels]
-    rendered += [loop_kernel(kern, derivations, loops.LANES, suffix="_lanes") for kern in kernels
-                 if kern.name in LANES_KERNELS]
+    for dialect, suffix in ((loops.LANES, "_lanes"), (loops.NUMBA_SINGLE, "_single"),
+                            (loops.LANES_SINGLE, "_lanes_single")):
+        rendered += [loop_kernel(kern, derivations, dialect, suffix=suffix) for kern in kernels
+                     if kern.name in LANES_KERNELS]
     return fill_template(TEMPLATE, kernels, derivations, kernels=rendered, runtime=runtime_source(),
                          runtime_numba=runtime_source("runtime_numba.py"))

@@ -125,6 +125,27 @@ def _exp_shifted(zk, m):
     return _exp_plus(d, rem)
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_shifted_single(zk, m):
+    """e^(z_k - m) <= 1 to a relative error below 1e-9, for results rounded to float32 (whose ulp is 6e-8
+    relative): no remainder carried (it is below 1e-16 relative), a degree-8 Taylor polynomial (its truncation
+    is 2e-10 on |r| <= ln2 / 2), and 0 below e^-150, which no float32 result divided by a sum >= 1 can tell
+    from 0."""
+    x = max(float(zk) - m, -150.0)
+    n = math.floor(x * _INV_LN2 + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _pow2(int(n))
+
+
 @_jit
 def _row_max(z, r):
     """(m, mu, usable) of row r of z: its maximum, the least index where it is attained, and whether the row has a
