@@ -322,3 +322,18 @@ def test_float32_results_take_the_single_kernels_and_float64_results_never_do():
     assert chosen is module._log_softmax_lanes_single
     single = render_numba.render().split("def _softmax_shifted_single", 1)[1].split("\ndef ", 1)[0]
     assert "_exp_shifted_single(" in single and "_sum_split" not in single
+
+
+@needs_numba
+def test_the_unchecked_fast_path_gives_what_the_checked_path_gives():
+    module = load_numba()
+    z = np.random.default_rng(2).standard_normal((5, 9)) * 20
+    strided = np.asfortranarray(z)  # not C-contiguous: through _rows
+    for name in ("softmax", "log_softmax"):
+        fn = getattr(module, name)
+        assert np.array_equal(fn(z), fn(strided)) and np.array_equal(fn(z), fn(z, out=np.empty_like(z)))
+        assert np.array_equal(fn(z, axis=1), fn(z.T, axis=0).T)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        module.softmax(z, axis=True)  # a bool is not the axis 1, on either path
+    with pytest.raises(ValueError, match="class axis of z is empty"):
+        module.softmax(np.zeros((2, 0)))
