@@ -834,13 +834,17 @@ def _gradient_label_shifted_py(z, gamma, out):
         out[r][g] = -(s0 / (h0))  # the label entry
 
 
+#: the kernels whose results lie in [-1, 1] (probabilities, y - t): rounding them to float32 cannot overflow
+_BOUNDED = {_softmax_shifted_py, _gradient_label_shifted_py}
+
+
 def _tiny(kernel, flat, dtype, *per_row):
     """A Python-float kernel's (rows, K) or (rows, 1) result for an input of at most _TINY entries, as an
     array of dtype (each entry rounded once)."""
     rows = [None] * flat.shape[0]
     kernel(flat.tolist(), *[a.tolist() for a in per_row], rows)
-    if dtype == np.float64:
-        return np.array(rows)
+    if dtype == np.float64 or kernel in _BOUNDED:
+        return np.array(rows, dtype)
     with np.errstate(all="ignore"):  # a float64 result beyond float32's range rounds to inf, as on arrays
         return np.array(rows).astype(dtype)
 
