@@ -784,7 +784,8 @@ def _softmax_shifted_lanes(z, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
         n = min(_LANES, rows - start)
@@ -817,15 +818,16 @@ def _softmax_shifted_lanes(z, out):
                 total[l] += buffer0[i, l]
         for l in range(n):
             sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))
+            high[l] = 0.0
             low[l] = 0.0
         for i in range(K):
             for l in range(n):
                 v = buffer0[i, l]
                 h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly
-                error[l] += h
+                high[l] += h
                 low[l] += v - h
         for l in range(n):
-            s0[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
+            s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
         for l in range(n):
             for k in range(K):
                 out[start + l, k] = (buffer0[k, l] / (s0[l]))
@@ -853,7 +855,8 @@ def _log_softmax_lanes(z, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     h0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
@@ -887,15 +890,16 @@ def _log_softmax_lanes(z, out):
                 total[l] += buffer0[i, l] if i != mu[l] else 0.0
         for l in range(n):
             sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))
+            high[l] = 0.0
             low[l] = 0.0
         for i in range(K):
             for l in range(n):
                 v = buffer0[i, l] if i != mu[l] else 0.0
                 h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly
-                error[l] += h
+                high[l] += h
                 low[l] += v - h
         for l in range(n):
-            s0[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
+            s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
         for l in range(n):
             h0[l] = math.log1p(s0[l])  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for l in range(n):
@@ -927,7 +931,8 @@ def _cross_entropy_soft_lanes(z, t, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     s1 = np.empty(_LANES)
     h0 = np.empty(_LANES)
@@ -965,15 +970,16 @@ def _cross_entropy_soft_lanes(z, t, out):
                 total[l] += buffer0[i, l] if i != mu[l] else 0.0
         for l in range(n):
             sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))
+            high[l] = 0.0
             low[l] = 0.0
         for i in range(K):
             for l in range(n):
                 v = buffer0[i, l] if i != mu[l] else 0.0
                 h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly
-                error[l] += h
+                high[l] += h
                 low[l] += v - h
         for l in range(n):
-            s0[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
+            s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
         for l in range(n):
             h0[l] = math.log1p(s0[l])  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for l in range(n):
@@ -1017,7 +1023,8 @@ def _cross_entropy_label_lanes(z, gamma, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
         n = min(_LANES, rows - start)
@@ -1052,15 +1059,16 @@ def _cross_entropy_label_lanes(z, gamma, out):
                 total[l] += buffer0[i, l] if i != mu[l] else 0.0
         for l in range(n):
             sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))
+            high[l] = 0.0
             low[l] = 0.0
         for i in range(K):
             for l in range(n):
                 v = buffer0[i, l] if i != mu[l] else 0.0
                 h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly
-                error[l] += h
+                high[l] += h
                 low[l] += v - h
         for l in range(n):
-            s0[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
+            s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
         for l in range(n):
             out[start + l, 0] = ((m[l] - (zt[g[l], l])) + math.log1p(s0[l]))
         for l in range(n):
@@ -1087,7 +1095,8 @@ def _gradient_label_shifted_lanes(z, gamma, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     h0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
@@ -1123,15 +1132,16 @@ def _gradient_label_shifted_lanes(z, gamma, out):
                 total[l] += buffer0[i, l] if i != g[l] else 0.0
         for l in range(n):
             sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))
+            high[l] = 0.0
             low[l] = 0.0
         for i in range(K):
             for l in range(n):
                 v = buffer0[i, l] if i != g[l] else 0.0
                 h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly
-                error[l] += h
+                high[l] += h
                 low[l] += v - h
         for l in range(n):
-            s0[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
+            s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
         for l in range(n):
             h0[l] = (buffer0[g[l], l] + s0[l])  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for l in range(n):
@@ -1289,7 +1299,8 @@ def _softmax_shifted_lanes_single(z, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
         n = min(_LANES, rows - start)
@@ -1349,7 +1360,8 @@ def _log_softmax_lanes_single(z, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     h0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
@@ -1414,7 +1426,8 @@ def _cross_entropy_soft_lanes_single(z, t, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     s1 = np.empty(_LANES)
     h0 = np.empty(_LANES)
@@ -1495,7 +1508,8 @@ def _cross_entropy_label_lanes_single(z, gamma, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):
         n = min(_LANES, rows - start)
@@ -1556,7 +1570,8 @@ def _gradient_label_shifted_lanes_single(z, gamma, out):
     total = np.empty(_LANES)
     error = np.empty(_LANES)
     sigma = np.empty(_LANES)
-    low = np.zeros(_LANES)
+    high = np.empty(_LANES)
+    low = np.empty(_LANES)
     s0 = np.empty(_LANES)
     h0 = np.empty(_LANES)
     for start in range(0, rows, _LANES):

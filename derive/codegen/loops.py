@@ -420,12 +420,13 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
             block += [f"        total[l] += {kept}",
                       "for l in range(n):",
                       "    sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))",
+                      "    high[l] = 0.0",
                       "    low[l] = 0.0",
                       "for i in range(K):", "    for l in range(n):", f"        v = {kept}",
                       "        h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly",
-                      "        error[l] += h", "        low[l] += v - h",
+                      "        high[l] += h", "        low[l] += v - h",
                       "for l in range(n):",
-                      f"    s{number}[l] = error[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 "
+                      f"    s{number}[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 "
                       "else total[l]"]
         else:  # Neumaier's compensated sum, row by row in lanes
             block += [f"        v = {kept}", "        new = total[l] + v",
@@ -449,7 +450,7 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     body += ["m = np.empty(_LANES)", "mu = np.empty(_LANES, np.int64)", "nans = np.empty(_LANES, np.int64)",
              "usable = np.empty(_LANES, np.bool_)", "g = np.empty(_LANES, np.int64)",
              "total = np.empty(_LANES)", "error = np.empty(_LANES)", "sigma = np.empty(_LANES)",
-             "low = np.zeros(_LANES)"]
+             "high = np.empty(_LANES)", "low = np.empty(_LANES)"]
     body += [f"{entry.name} = np.empty(_LANES)" for entry in printer.sums]
     body += [f"{name[:-3]} = np.empty(_LANES)" for name, _ in printer.hoisted]
     body.append("for start in range(0, rows, _LANES):")
