@@ -499,12 +499,23 @@ def _exp_shifted_single(zk, m):
 @_jit
 def _row_max(z, r):
     """(m, mu, usable) of row r of z: its maximum, the least index where it is attained, and whether the row has a
-    softmax at all (no NaN, no +inf, not every entry -inf).
+    softmax at all (no NaN, no +inf, not every entry -inf).  The index is found by a min reduction once the
+    maximum is known (a loop that tracks the index as it goes does not vectorise)."""
+    m, usable = _row_max_value(z, r)
+    if not usable:
+        return m, 0, False
+    n = z.shape[1]
+    mu = n
+    for i in range(n):
+        mu = min(mu, i if float(z[r, i]) == m else n)
+    return m, mu, True
 
-    Written for the vectoriser: four independent running maxima (a single one is a chain of dependent
-    compares, 2.5x slower), NaN counted apart (a compare ignores it), and the index found by a min
-    reduction once the maximum is known (a loop that tracks the index as it goes does not vectorise).
-    """
+
+@_jit
+def _row_max_value(z, r):
+    """(m, usable) of row r of z, for kernels that do not need the index of the maximum.  Written for the
+    vectoriser: four independent running maxima (a single one is a chain of dependent compares, 2.5x
+    slower), and NaN counted apart (a compare ignores it)."""
     n = z.shape[1]
     m0 = m1 = m2 = m3 = -math.inf
     nans = 0
@@ -521,12 +532,7 @@ def _row_max(z, r):
         m0 = v if v > m0 else m0
         nans += v != v
     m = max(max(m0, m1), max(m2, m3))
-    if nans or not -math.inf < m < math.inf:
-        return m, 0, False
-    mu = n
-    for i in range(n):
-        mu = min(mu, i if float(z[r, i]) == m else n)
-    return m, mu, True
+    return m, nans == 0 and -math.inf < m < math.inf
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -603,7 +609,7 @@ def _softmax_shifted(z, out):
     rows, K = z.shape[0], z.shape[1]
     buffer0 = np.empty(K)
     for r in range(rows):
-        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -705,7 +711,7 @@ def _gradient_label_shifted(z, gamma, out):
     buffer0 = np.empty(K)
     for r in range(rows):
         g = gamma[r]
-        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -803,12 +809,6 @@ def _softmax_shifted_lanes(z, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
-            mu[l] = K
-        for i in range(K):  # the least index holding the maximum
-            for l in range(n):
-                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
-        for l in range(n):
-            mu[l] = mu[l] if mu[l] < K else 0
         for l in range(n):
             total[l] = 0.0
             error[l] = 0.0
@@ -875,6 +875,7 @@ def _log_softmax_lanes(z, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
+        for l in range(n):
             mu[l] = K
         for i in range(K):  # the least index holding the maximum
             for l in range(n):
@@ -955,6 +956,7 @@ def _cross_entropy_soft_lanes(z, t, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
+        for l in range(n):
             mu[l] = K
         for i in range(K):  # the least index holding the maximum
             for l in range(n):
@@ -1044,6 +1046,7 @@ def _cross_entropy_label_lanes(z, gamma, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
+        for l in range(n):
             mu[l] = K
         for i in range(K):  # the least index holding the maximum
             for l in range(n):
@@ -1117,12 +1120,6 @@ def _gradient_label_shifted_lanes(z, gamma, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
-            mu[l] = K
-        for i in range(K):  # the least index holding the maximum
-            for l in range(n):
-                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
-        for l in range(n):
-            mu[l] = mu[l] if mu[l] < K else 0
         for l in range(n):
             total[l] = 0.0
             error[l] = 0.0
@@ -1164,7 +1161,7 @@ def _softmax_shifted_single(z, out):
     rows, K = z.shape[0], z.shape[1]
     buffer0 = np.empty(K)
     for r in range(rows):
-        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -1266,7 +1263,7 @@ def _gradient_label_shifted_single(z, gamma, out):
     buffer0 = np.empty(K)
     for r in range(rows):
         g = gamma[r]
-        m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
+        m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -1318,12 +1315,6 @@ def _softmax_shifted_lanes_single(z, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
-            mu[l] = K
-        for i in range(K):  # the least index holding the maximum
-            for l in range(n):
-                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
-        for l in range(n):
-            mu[l] = mu[l] if mu[l] < K else 0
         for l in range(n):
             total[l] = 0.0
             error[l] = 0.0
@@ -1380,6 +1371,7 @@ def _log_softmax_lanes_single(z, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
+        for l in range(n):
             mu[l] = K
         for i in range(K):  # the least index holding the maximum
             for l in range(n):
@@ -1450,6 +1442,7 @@ def _cross_entropy_soft_lanes_single(z, t, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
+        for l in range(n):
             mu[l] = K
         for i in range(K):  # the least index holding the maximum
             for l in range(n):
@@ -1529,6 +1522,7 @@ def _cross_entropy_label_lanes_single(z, gamma, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
+        for l in range(n):
             mu[l] = K
         for i in range(K):  # the least index holding the maximum
             for l in range(n):
@@ -1592,12 +1586,6 @@ def _gradient_label_shifted_lanes_single(z, gamma, out):
         for l in range(n):  # a row without a softmax computes on harmless values, then is NaN
             usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
-            mu[l] = K
-        for i in range(K):  # the least index holding the maximum
-            for l in range(n):
-                mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)
-        for l in range(n):
-            mu[l] = mu[l] if mu[l] < K else 0
         for l in range(n):
             total[l] = 0.0
             error[l] = 0.0

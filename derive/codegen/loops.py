@@ -34,10 +34,9 @@ from ..errors import LoweringError
 from ..notation import gamma, j, m, mu, t, v, y, z
 
 #: the runtime helpers the loops call (render checks that the runtime defines them)
-HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_sum_faithful", "_sum_compensated", "_py_exp_shifted",
-           "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row", "_sum_split",
-           "_exp_shifted_single",
-           "_add_reassoc")
+HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
+           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_py_exp_shifted", "_py_row_max",
+           "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -344,7 +343,10 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
     if "gamma" in inputs:
         row.append("g = gamma[r]")
     if "z" in inputs:
-        row.append(f"m, mu, usable = {dialect.row_max}  # m = z_mu = max_k z_k")
+        if _uses_mu(printer, expr, scatter) or dialect.python:
+            row.append(f"m, mu, usable = {dialect.row_max}  # m = z_mu = max_k z_k")
+        else:  # the index of the maximum is not read: not looked for
+            row.append("m, usable = _row_max_value(z, r)  # m = max_k z_k")
         row.append("if not usable:  # NaN, +inf or no finite logit: the row has no softmax")
         width = "K" if kernel.output == "vec" else "1"
         row.append(f"    {dialect.nan_row.format(width=width)}")
@@ -401,10 +403,12 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
               "for l in range(n):  # a row without a softmax computes on harmless values, then is NaN",
               "    usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf",
               "    m[l] = m[l] if usable[l] else 0.0",
-              "    mu[l] = K",
-              "for i in range(K):  # the least index holding the maximum",
-              "    for l in range(n):", "        mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)",
-              "for l in range(n):", "    mu[l] = mu[l] if mu[l] < K else 0"]
+              ]
+    if _uses_mu(printer, expr, scatter):
+        block += ["for l in range(n):", "    mu[l] = K",
+                  "for i in range(K):  # the least index holding the maximum",
+                  "    for l in range(n):", "        mu[l] = min(mu[l], i if zt[i, l] == m[l] else K)",
+                  "for l in range(n):", "    mu[l] = mu[l] if mu[l] < K else 0"]
     for entry in printer.sums:
         number = entry.name[1:]
         block += _in_lanes(printer.hoist(entry.term, entry.var))
@@ -456,6 +460,12 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     body.append("for start in range(0, rows, _LANES):")
     body += ["    " + line for line in block]
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
+
+
+def _uses_mu(printer: _Printer, expr, scatter) -> bool:
+    """Whether the kernel reads the index of the row maximum (in a sum that leaves it out, or as z_mu)."""
+    return any(e is not None and mu in e.free_symbols for e in (expr, scatter)) \
+        or any(entry.skip == _LABELS[mu] for entry in printer.sums)
 
 
 def _in_lanes(lines: list[str]) -> list[str]:

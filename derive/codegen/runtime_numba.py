@@ -149,12 +149,23 @@ def _exp_shifted_single(zk, m):
 @_jit
 def _row_max(z, r):
     """(m, mu, usable) of row r of z: its maximum, the least index where it is attained, and whether the row has a
-    softmax at all (no NaN, no +inf, not every entry -inf).
+    softmax at all (no NaN, no +inf, not every entry -inf).  The index is found by a min reduction once the
+    maximum is known (a loop that tracks the index as it goes does not vectorise)."""
+    m, usable = _row_max_value(z, r)
+    if not usable:
+        return m, 0, False
+    n = z.shape[1]
+    mu = n
+    for i in range(n):
+        mu = min(mu, i if float(z[r, i]) == m else n)
+    return m, mu, True
 
-    Written for the vectoriser: four independent running maxima (a single one is a chain of dependent
-    compares, 2.5x slower), NaN counted apart (a compare ignores it), and the index found by a min
-    reduction once the maximum is known (a loop that tracks the index as it goes does not vectorise).
-    """
+
+@_jit
+def _row_max_value(z, r):
+    """(m, usable) of row r of z, for kernels that do not need the index of the maximum.  Written for the
+    vectoriser: four independent running maxima (a single one is a chain of dependent compares, 2.5x
+    slower), and NaN counted apart (a compare ignores it)."""
     n = z.shape[1]
     m0 = m1 = m2 = m3 = -math.inf
     nans = 0
@@ -171,12 +182,7 @@ def _row_max(z, r):
         m0 = v if v > m0 else m0
         nans += v != v
     m = max(max(m0, m1), max(m2, m3))
-    if nans or not -math.inf < m < math.inf:
-        return m, 0, False
-    mu = n
-    for i in range(n):
-        mu = min(mu, i if float(z[r, i]) == m else n)
-    return m, mu, True
+    return m, nans == 0 and -math.inf < m < math.inf
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
