@@ -6,6 +6,7 @@ derive[fast]); without it its runs are skipped with that message, unless DERIVE_
 (CI installs numba and sets it, so there a missing numba fails instead of skipping).
 """
 
+import ast
 import importlib.util
 import os
 import sys
@@ -42,3 +43,14 @@ def load_numba():
 
 def load_backend(name):
     return load() if name == "numpy" else load_numba()
+
+
+def top_level_imports(source: str) -> set[str]:
+    """The top-level packages a module's source imports (what it needs installed)."""
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    return imported

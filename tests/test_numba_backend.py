@@ -34,7 +34,7 @@ from derive.codegen.render import runtime_source
 from derive.errors import LoweringError
 from derive.notation import K, i, k, z
 
-from generated_module import NUMBA_PATH, load_numba
+from generated_module import NUMBA_PATH, load_numba, top_level_imports
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed (pip install 'derive[fast]')")
@@ -217,14 +217,7 @@ def test_the_numba_file_is_committed_reproducible_and_checked(tmp_path):
 
 
 def test_the_numba_module_imports_numpy_numba_and_math_only():
-    tree = ast.parse(NUMBA_PATH.read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert imported == {"numpy", "numba", "math"}
+    assert top_level_imports(NUMBA_PATH.read_text()) == {"numpy", "numba", "math"}
 
 
 @needs_numba
