@@ -375,6 +375,7 @@ _py_sum_compensated = _py_sum_faithful
 import math
 
 import numba
+from llvmlite import ir as _ir  # numba's code generator, installed with it
 from numba.core import types as _types
 from numba.extending import intrinsic as _intrinsic
 from numba.extending import overload as _overload
@@ -511,28 +512,100 @@ def _row_max(z, r):
     return m, mu, True
 
 
+def _maximum(a, b):
+    """The larger of a and b, NaN if either is NaN (IEEE 754-2019 maximum; in Python, spelled out).
+
+    Compiled, it is LLVM's ``llvm.maximum``, which the loop vectoriser turns into a SIMD max reduction:
+    a row maximum that also carries any NaN of the row, in one pass at the width of the input's own type
+    (measured at 256 x 1000: float64 68 -> 39 us, float32 94 -> 28 us, against a compare-and-select
+    maximum plus a NaN count, which LLVM leaves scalar)."""
+    if a != a or b != b:
+        return math.nan
+    return a if a > b else b
+
+
+def _call_llvm(name, signature):
+    """The code generator for an intrinsic that calls LLVM's `name` on floats of one type."""
+    def codegen(context, builder, signature, values):
+        kind = context.get_value_type(signature.return_type)
+        function = builder.module.declare_intrinsic(name, [kind], _ir.FunctionType(kind, [kind] * len(values)))
+        return builder.call(function, values)
+    return signature, codegen
+
+
+@_intrinsic
+def _maximum_intrinsic(typingctx, a, b):
+    """llvm.maximum: the IEEE maximum, NaN if either operand is."""
+    if a == b and isinstance(a, _types.Float):
+        return _call_llvm("llvm.maximum", a(a, a))
+
+
+@_intrinsic
+def _fma_intrinsic(typingctx, a, b, c):
+    """llvm.fma: a * b + c rounded once."""
+    if a == b == c and isinstance(a, _types.Float):
+        return _call_llvm("llvm.fma", a(a, a, a))
+
+
+@_overload(_maximum, inline="always")
+def _maximum_compiled(a, b):
+    def impl(a, b):
+        return _maximum_intrinsic(a, b)
+    return impl
+
+
+def _fma(a, b, c):
+    """a * b + c with one rounding (compiled, the FMA instruction; in Python, Dekker's exact product
+    a b = high + low and math.fsum, which rounds the exact sum high + low + c once)."""
+    factor = 134217729.0  # 2^27 + 1: Veltkamp's split of a float64 into two halves of 26 bits
+    a_big, b_big = factor * a, factor * b
+    a_high = a_big - (a_big - a)
+    b_high = b_big - (b_big - b)
+    a_low, b_low = a - a_high, b - b_high
+    high = a * b
+    low = ((a_high * b_high - high) + a_high * b_low + a_low * b_high) + a_low * b_low
+    return math.fsum((high, low, c))
+
+
+@_overload(_fma, inline="always")
+def _fma_compiled(a, b, c):
+    def impl(a, b, c):
+        return _fma_intrinsic(a, b, c)
+    return impl
+
+
+@_jit
+def _quotient(a, b):
+    """a / b at the cost of a multiplication and two FMAs where b is the same for a whole loop (LLVM hoists
+    1 / b out of it): Markstein's correction q + (a - q b) / b, the residual exact by the FMA.  Correctly
+    rounded (measured: 2e7 quotients, equal to a / b but for 4 results below 1e-303, where the residual
+    underflows, each 1 ulp off).  A division per entry cost 46 of 314 us of the 256 x 1000 float64 softmax;
+    this costs 26.  For finite a and finite non-zero b (the kernels divide by sums >= 1)."""
+    inverse = 1.0 / b
+    q = a * inverse
+    return _fma(_fma(-q, b, a), inverse, q)
+
+
+@_jit
+def _quotient_single(a, b):
+    """a / b for a result rounded to float32: a * (1 / b) in float64 is off by at most 2^-52 relative, far
+    below float32's 2^-24, and LLVM hoists 1 / b out of the loop."""
+    return a * (1.0 / b)
+
+
 @_jit
 def _row_max_value(z, r):
-    """(m, usable) of row r of z, for kernels that do not need the index of the maximum.  Written for the
-    vectoriser: four independent running maxima (a single one is a chain of dependent compares, 2.5x
-    slower), and NaN counted apart (a compare ignores it)."""
+    """(m, usable) of row r of z, for kernels that do not need the index of the maximum: one max reduction in
+    the input's type, which carries a NaN of the row into m, so usable (no NaN, no +inf, not every entry
+    -inf) is read off m alone."""
     n = z.shape[1]
-    m0 = m1 = m2 = m3 = -math.inf
-    nans = 0
-    whole = n - n % 4
-    for i in range(0, whole, 4):
-        v0, v1, v2, v3 = float(z[r, i]), float(z[r, i + 1]), float(z[r, i + 2]), float(z[r, i + 3])
-        m0 = v0 if v0 > m0 else m0
-        m1 = v1 if v1 > m1 else m1
-        m2 = v2 if v2 > m2 else m2
-        m3 = v3 if v3 > m3 else m3
-        nans += (v0 != v0) + (v1 != v1) + (v2 != v2) + (v3 != v3)
-    for i in range(whole, n):
-        v = float(z[r, i])
-        m0 = v if v > m0 else m0
-        nans += v != v
-    m = max(max(m0, m1), max(m2, m3))
-    return m, nans == 0 and -math.inf < m < math.inf
+    if n == 0:
+        return -math.inf, False
+    top = z[r, 0]
+    for i in range(1, n):
+        top = _maximum(top, z[r, i])
+    m = float(top)
+    return m, -math.inf < m < math.inf
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -619,7 +692,7 @@ def _softmax_shifted(z, out):
             estimate0 = _add_reassoc(estimate0, buffer0[i])
         s0 = _sum_split(buffer0, -1, estimate0)  # faithful sum over i
         for k in range(K):
-            out[r, k] = (buffer0[k] / (s0))
+            out[r, k] = _quotient(buffer0[k], s0)
 
 
 @_jit
@@ -722,8 +795,8 @@ def _gradient_label_shifted(z, gamma, out):
         s0 = _sum_split(buffer0, g, estimate0)  # faithful sum over i, skipping i = g
         h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for k in range(K):
-            out[r, k] = (buffer0[k] / (h0))
-        out[r, g] = -(s0 / (h0))  # the label entry
+            out[r, k] = _quotient(buffer0[k], h0)
+        out[r, g] = -_quotient(s0, h0)  # the label entry
 
 
 @_jit
@@ -830,7 +903,7 @@ def _softmax_shifted_lanes(z, out):
             s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
         for l in range(n):
             for k in range(K):
-                out[start + l, k] = (buffer0[k, l] / (s0[l]))
+                out[start + l, k] = _quotient(buffer0[k, l], s0[l])
         for l in range(n):
             if not usable[l]:  # NaN, +inf or no finite logit: no softmax
                 out[start + l] = np.nan
@@ -1143,9 +1216,9 @@ def _gradient_label_shifted_lanes(z, gamma, out):
             h0[l] = (buffer0[g[l], l] + s0[l])  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for l in range(n):
             for k in range(K):
-                out[start + l, k] = (buffer0[k, l] / (h0[l]))
+                out[start + l, k] = _quotient(buffer0[k, l], h0[l])
         for l in range(n):
-            out[start + l, g[l]] = -(s0[l] / (h0[l]))  # the label
+            out[start + l, g[l]] = -_quotient(s0[l], h0[l])  # the label
         for l in range(n):
             if not usable[l]:  # NaN, +inf or no finite logit: no softmax
                 out[start + l] = np.nan
@@ -1171,7 +1244,7 @@ def _softmax_shifted_single(z, out):
             estimate0 = _add_reassoc(estimate0, buffer0[i])
         s0 = estimate0  # the plain sum over i
         for k in range(K):
-            out[r, k] = (buffer0[k] / (s0))
+            out[r, k] = _quotient_single(buffer0[k], s0)
 
 
 @_jit
@@ -1274,8 +1347,8 @@ def _gradient_label_shifted_single(z, gamma, out):
         s0 = estimate0  # the plain sum over i, skipping i = g
         h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for k in range(K):
-            out[r, k] = (buffer0[k] / (h0))
-        out[r, g] = -(s0 / (h0))  # the label entry
+            out[r, k] = _quotient_single(buffer0[k], h0)
+        out[r, g] = -_quotient_single(s0, h0)  # the label entry
 
 
 @_jit
@@ -1326,7 +1399,7 @@ def _softmax_shifted_lanes_single(z, out):
             s0[l] = total[l]
         for l in range(n):
             for k in range(K):
-                out[start + l, k] = (buffer0[k, l] / (s0[l]))
+                out[start + l, k] = _quotient_single(buffer0[k, l], s0[l])
         for l in range(n):
             if not usable[l]:  # NaN, +inf or no finite logit: no softmax
                 out[start + l] = np.nan
@@ -1599,9 +1672,9 @@ def _gradient_label_shifted_lanes_single(z, gamma, out):
             h0[l] = (buffer0[g[l], l] + s0[l])  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for l in range(n):
             for k in range(K):
-                out[start + l, k] = (buffer0[k, l] / (h0[l]))
+                out[start + l, k] = _quotient_single(buffer0[k, l], h0[l])
         for l in range(n):
-            out[start + l, g[l]] = -(s0[l] / (h0[l]))  # the label
+            out[start + l, g[l]] = -_quotient_single(s0[l], h0[l])  # the label
         for l in range(n):
             if not usable[l]:  # NaN, +inf or no finite logit: no softmax
                 out[start + l] = np.nan

@@ -6,7 +6,8 @@ tests/test_generated_*.py and test_autodiff_peers.py on both).  Here:
 * ``_exp_plus`` within 0.7 ulp of mpmath on 30 000 points across the whole range (subnormal results,
   overflow, -inf), and the remainder it takes really carried (e^(z - m) for z, m where z - m rounds);
 * ``_sum_faithful`` faithfully rounded against math.fsum, with a skipped entry; ``_sum_compensated``;
-* ``_row_max``: the non-finite policy and the least index of the maximum;
+* ``_row_max``: the non-finite policy and the least index of the maximum, a NaN found in any position;
+* ``_maximum``, ``_fma`` and ``_quotient`` (Markstein's division) against exact references;
 * the lowering: loops from the proved expressions, an expression outside its rules refused;
 * the file: reproducible, numpy + numba + math only, the runtime copied verbatim, --check covers it;
 * ``derive warm``: compiles; without numba or without the file, a clear message, never a traceback.
@@ -166,6 +167,67 @@ def test_row_max_and_its_policy(rt, dtype):
     assert rt._row_max(long, 0)[:2] == (float(long.max()), int(long.argmax()))
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_max_finds_a_nan_or_inf_wherever_it_is(rt, dtype):
+    # the max reduction is vectorised with a tail: a NaN in any position, of rows of any length, must reach m
+    for n in range(1, 70):
+        for position in range(n):
+            row = np.zeros((1, n), dtype)
+            row[0, position] = np.nan
+            assert rt._row_max_value(row, 0)[1] is False and rt._row_max(row, 0)[2] is False, (n, position)
+            row[0, position] = np.inf
+            assert rt._row_max_value(row, 0)[1] is False, (n, position)
+            row[0, position] = 3.0
+            assert rt._row_max_value(row, 0) == (3.0, True) and rt._row_max(row, 0) == (3.0, position, True)
+    assert rt._row_max_value(np.full((1, 7), -np.inf, dtype), 0)[1] is False
+    assert rt._row_max_value(np.empty((1, 0), dtype), 0)[1] is False
+
+
+@needs_numba
+def test_maximum_is_the_ieee_maximum(rt):
+    import numba
+
+    compiled = numba.njit(lambda a, b: rt._maximum(a, b))
+    for a, b in [(1.0, 2.0), (2.0, 1.0), (-math.inf, -5.0), (math.nan, 1.0), (1.0, math.nan), (math.inf, 0.0)]:
+        for f in (compiled, rt._maximum):
+            got = f(a, b)
+            assert (math.isnan(got) and (math.isnan(a) or math.isnan(b))) or got == max(a, b), (a, b, got)
+
+
+@needs_numba
+def test_fma_rounds_once(rt):
+    import fractions
+
+    import numba
+
+    compiled = numba.njit(lambda a, b, c: rt._fma(a, b, c))
+    rng = np.random.default_rng(7)
+    for a, b, c in zip(rng.standard_normal(2000) * 1e3, rng.standard_normal(2000), rng.standard_normal(2000) * 1e3):
+        a, b, c = float(a), float(b), float(-a * b if c > 0 else c)  # half the cases cancel to the product's error
+        exact = float(fractions.Fraction(a) * fractions.Fraction(b) + fractions.Fraction(c))
+        assert compiled(a, b, c) == exact and rt._fma(a, b, c) == exact, (a, b, c)
+
+
+@needs_numba
+def test_quotient_is_the_correctly_rounded_division(rt):
+    import numba
+
+    @numba.njit
+    def divide_all(a, b, out):
+        for n in range(a.shape[0]):
+            out[n] = rt._quotient(a[n], b)
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        b = float(np.exp(rng.uniform(0, 40)) * rng.uniform(1, 2))  # a partition sum: >= 1
+        a = rng.uniform(0, 1, 50_000) * np.exp(rng.uniform(-690, 0, 50_000))
+        got = np.empty_like(a)
+        divide_all(a, b, got)
+        np.testing.assert_array_equal(got, a / b)
+    assert rt._quotient(1.0, 3.0) == 1.0 / 3.0 and rt._quotient(0.0, 7.0) == 0.0
+
+
 # --- the lowering ----------------------------------------------------------------------------------------
 
 
@@ -187,7 +249,7 @@ def test_the_label_entry_is_never_the_sum_minus_the_entry():
     text = render_numba.render()
     body = text.split("def _gradient_label_shifted", 1)[1].split("\ndef ", 1)[0]
     assert "_sum_split(buffer0, g, estimate0)" in body and "if i != g else 0.0" in body  # the label left out
-    assert "out[r, g] = -(s0 /" in body
+    assert "out[r, g] = -_quotient(s0, h0)" in body  # minus the others over the whole sum
 
 
 def test_an_expression_outside_the_rules_is_refused():
@@ -217,7 +279,8 @@ def test_the_numba_file_is_committed_reproducible_and_checked(tmp_path):
 
 
 def test_the_numba_module_imports_numpy_numba_and_math_only():
-    assert top_level_imports(NUMBA_PATH.read_text()) == {"numpy", "numba", "math"}
+    # llvmlite is numba's code generator, installed with it: the intrinsics (llvm.maximum, llvm.fma) name its types
+    assert top_level_imports(NUMBA_PATH.read_text()) == {"numpy", "numba", "llvmlite", "math"}
 
 
 @needs_numba

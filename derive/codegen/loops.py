@@ -16,7 +16,9 @@ one rule per node type (``_Printer``):
   in the kernel are read from it, computed once;
 * ``e^{z_i - m}`` is ``_exp_shifted``: the rounding of z_i - m carried (TwoSum);
 * ``ln(1 + x)`` is ``log1p(x)``; a subexpression free of the loop index is
-  computed once, before the loop;
+  computed once, before the loop; a division by one is ``_quotient`` (a
+  reciprocal hoisted out of the loop and Markstein's correction: the
+  correctly rounded quotient without a divide per entry);
 * a row that has no softmax (NaN, +inf, or every entry -inf) is NaN in every
   result, the NumPy module's non-finite policy.
 
@@ -35,8 +37,8 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 
 #: the runtime helpers the loops call (render checks that the runtime defines them)
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
-           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_py_exp_shifted", "_py_row_max",
-           "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
+           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_quotient", "_quotient_single", "_py_exp_shifted",
+           "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -215,7 +217,13 @@ class _Printer:
             else:
                 numerator.append(self.code(factor, loop))
         top = " * ".join(numerator) or "1.0"
-        text = f"{top} / ({' * '.join(denominator)})" if denominator else top
+        bottom = " * ".join(denominator)
+        invariant = not any(factor.base.free_symbols & set(loop) for factor in e.args
+                            if isinstance(factor, sp.Pow) and factor.exp == -1)
+        if denominator and invariant and not self.dialect.python:  # the same divisor for the whole loop
+            helper = "_quotient_single" if self.dialect.single else "_quotient"
+            return f"{sign}{helper}({top}, {bottom})"
+        text = f"{top} / ({bottom})" if denominator else top
         return f"{sign}({text})" if sign or denominator else text
 
     def _index(self, index, loop: dict) -> str:
