@@ -7,7 +7,8 @@ tests/test_generated_*.py and test_autodiff_peers.py on both).  Here:
   overflow, -inf), and the remainder it takes really carried (e^(z - m) for z, m where z - m rounds);
 * ``_sum_faithful`` faithfully rounded against math.fsum, with a skipped entry; ``_sum_compensated``;
 * ``_row_max``: the non-finite policy and the least index of the maximum, a NaN found in any position;
-* ``_maximum``, ``_fma`` and ``_quotient`` (Markstein's division) against exact references;
+* ``_maximum``, ``_fma`` and ``_quotient`` (Markstein's division) against exact references; ``_scale``
+  (2^n rounded once) the same with and without AVX-512;
 * the lowering: loops from the proved expressions, an expression outside its rules refused;
 * the file: reproducible, numpy + numba + math only, the runtime copied verbatim, --check covers it;
 * ``derive warm``: compiles; without numba or without the file, a clear message, never a traceback.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -226,6 +228,60 @@ def test_quotient_is_the_correctly_rounded_division(rt):
         divide_all(a, b, got)
         np.testing.assert_array_equal(got, a / b)
     assert rt._quotient(1.0, 3.0) == 1.0 / 3.0 and rt._quotient(0.0, 7.0) == 0.0
+
+
+_SCALE_PROBE = """
+import sys
+import numba
+import numpy as np
+from derive.codegen import runtime_numba as rt
+
+@numba.njit
+def run(p, n, out):
+    for i in range(p.shape[0]):
+        out[i] = rt._scale(p[i], n[i])
+
+@numba.njit
+def exps(x, out):
+    for i in range(x.shape[0]):
+        out[i] = rt._exp_plus(x[i], 0.0)
+
+rng = np.random.default_rng(5)
+p = rng.uniform(0.5, 2.0, 20000)
+n = rng.integers(-1076, 1025, 20000).astype(np.float64)
+x = np.concatenate([rng.uniform(-746, 710, 20000), [-745.2, -744.0, -708.5, 709.7, -np.inf]])
+a, b = np.empty_like(p), np.empty_like(x)
+run(p, n, a)
+exps(x, b)
+np.save(sys.argv[1], np.concatenate([a, b]))
+print(rt._has_scalef())
+"""
+
+
+@needs_numba
+def test_scale_rounds_once_with_or_without_avx512(tmp_path):
+    # _scale is vscalefpd where the CPU has AVX-512 and exponent bits elsewhere: both must give math.ldexp's
+    # result, and the exp built on them the same bits; the second is compiled here for a Haswell (AVX2) target
+    script = tmp_path / "probe.py"
+    script.write_text(_SCALE_PROBE)
+    haswell = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sse,+sse2,"
+               "+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
+    results, kinds = [], []
+    for name, env in (("host", {}), ("haswell", {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": haswell})):
+        run = subprocess.run([sys.executable, str(script), str(tmp_path / f"{name}.npy")], capture_output=True,
+                             text=True, timeout=600, env={**os.environ, "NUMBA_DISABLE_CACHING": "1", **env})
+        assert run.returncode == 0, run.stderr
+        kinds.append(run.stdout.strip())
+        results.append(np.load(tmp_path / f"{name}.npy"))
+    assert kinds[1] == "False"
+    rng = np.random.default_rng(5)
+    p, n = rng.uniform(0.5, 2.0, 20000), rng.integers(-1076, 1025, 20000)
+    from derive.codegen import runtime_numba
+
+    expected = [runtime_numba._scale(float(a), int(b)) for a, b in zip(p, n)]  # math.ldexp, inf past the top
+    assert math.inf in expected and 0.0 in expected and min(e for e in expected if e) < 2.2250738585072014e-308
+    np.testing.assert_array_equal(results[0][:20000], expected)
+    np.testing.assert_array_equal(results[1], results[0])
 
 
 # --- the lowering ----------------------------------------------------------------------------------------
