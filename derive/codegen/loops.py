@@ -37,8 +37,9 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 
 #: the runtime helpers the loops call (render checks that the runtime defines them)
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
-           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_quotient", "_quotient_single", "_py_exp_shifted",
-           "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
+           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_quotient", "_quotient_single", "_quotient_by",
+           "_quotient_single_by", "_maximum", "_lanes", "_py_exp_shifted", "_py_row_max", "_py_sum_faithful",
+           "_py_sum_compensated", "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -91,7 +92,7 @@ PYTHON = Dialect("python", "{base}r[{index}]", "_py", "_py_row_max(zr)", "out[r]
                  "[0.0] * K", True)
 #: many short rows: a block of rows is transposed so that rows are SIMD lanes (the loop over a row of 10
 #: classes is too short to vectorise; the loop over 64 rows is not); every per-row value is an array over lanes
-LANES = Dialect("lanes", "{base}t[{index}, l]", "", "", "", "np.empty((K, _LANES))", False, "[l]")
+LANES = Dialect("lanes", "{base}t[{index}, l]", "", "", "", "np.empty((K, lanes))", False, "[l]")
 #: the same for float32 results, which are rounded to 24 bits: an exp with relative error below 1e-9 (no
 #: carried remainder, a degree-8 polynomial) and a plain float64 sum (error K 2^-53) change no float32 result
 #: by more than a hundredth of its ulp, at well under half the cost
@@ -108,6 +109,7 @@ class _Printer:
         self.sums: list[_Sum] = []
         self.reads: dict = {}  # expression -> code that already holds its value
         self.hoisted: list[tuple[str, str]] = []
+        self.inverses: dict[str, str] = {}  # rows as lanes: a divisor's code -> the array of its inverses
 
     # -- sums -----------------------------------------------------------------
     def collect_sums(self, expr: sp.Expr) -> None:
@@ -220,6 +222,10 @@ class _Printer:
         bottom = " * ".join(denominator)
         invariant = not any(factor.base.free_symbols & set(loop) for factor in e.args
                             if isinstance(factor, sp.Pow) and factor.exp == -1)
+        if denominator and invariant and self.dialect.lane:  # each row's inverse computed once, in lanes
+            inverse = self.inverses.setdefault(bottom, f"inverse{len(self.inverses)}") + self.dialect.lane
+            helper = "_quotient_single_by" if self.dialect.single else "_quotient_by"
+            return f"{sign}{helper}({top}, {bottom}, {inverse})"
         if denominator and invariant and not self.dialect.python:  # the same divisor for the whole loop
             helper = "_quotient_single" if self.dialect.single else "_quotient"
             return f"{sign}{helper}({top}, {bottom})"
@@ -387,7 +393,7 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
 
 
 def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKernel:
-    """The numba function for many short rows: blocks of _LANES rows transposed, every loop over the rows of
+    """The numba function for many short rows: blocks of _lanes(K) rows transposed, every loop over the rows of
     the block (the lanes), so it vectorises however few classes a row has.  The same proved expression and
     the same algorithm as ``lower`` (row maximum, carried remainder, the faithful split sum per row, the label
     left out of its sum); kernels that read logits and give a vector or a row value only."""
@@ -399,17 +405,16 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
         if e is not None:
             printer.collect_sums(e)
     transposed = [name for name in inputs if name in _INPUTS]
-    block: list[str] = ["n = min(_LANES, rows - start)"]
+    block: list[str] = ["n = min(lanes, rows - start)"]
     for name in transposed:
         block += ["for l in range(n):", "    for i in range(K):", f"        {name}t[i, l] = {name}[start + l, i]"]
     if "gamma" in inputs:
         block += ["for l in range(n):", "    g[l] = gamma[start + l]"]
-    block += ["for l in range(n):", "    m[l] = -math.inf", "    nans[l] = 0",
-              "for i in range(K):  # the row maxima, NaN counted apart",
-              "    for l in range(n):", "        v = zt[i, l]", "        m[l] = v if v > m[l] else m[l]",
-              "        nans[l] += v != v",
+    block += ["for l in range(n):", "    m[l] = -math.inf",
+              "for i in range(K):  # the row maxima, a NaN carried into them",
+              "    for l in range(n):", "        m[l] = _maximum(m[l], zt[i, l])",
               "for l in range(n):  # a row without a softmax computes on harmless values, then is NaN",
-              "    usable[l] = nans[l] == 0 and -math.inf < m[l] < math.inf",
+              "    usable[l] = -math.inf < m[l] < math.inf",
               "    m[l] = m[l] if usable[l] else 0.0",
               ]
     if _uses_mu(printer, expr, scatter):
@@ -446,26 +451,34 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
                       "        else:", "            error[l] += (v - new) + total[l]", "        total[l] = new",
                       "for l in range(n):", f"    s{number}[l] = total[l] + error[l]"]
     k = kernel.class_index
-    if kernel.output == "vec":
+    if kernel.output == "vec":  # computed in lanes, then transposed back into the rows of out
         block += _in_lanes(printer.hoist(expr, k))
-        block += ["for l in range(n):", "    for k in range(K):",
-                  f"        out[start + l, k] = {printer.code(expr, {k: 'k'})}"]
-        if scatter is not None:
-            block += ["for l in range(n):", f"    out[start + l, g[l]] = {printer.code(scatter, {})}  # the label"]
+        entry = printer.code(expr, {k: 'k'})
+        label = printer.code(scatter, {}) if scatter is not None else None
+        block += _in_lanes([f"{name}[l] = 1.0 / {bottom}" for bottom, name in printer.inverses.items()])
+        block += ["for k in range(K):", "    for l in range(n):", f"        result[k, l] = {entry}",
+                  "for l in range(n):", "    for k in range(K):", "        out[start + l, k] = result[k, l]"]
+        if label is not None:
+            block += ["for l in range(n):", f"    out[start + l, g[l]] = {label}  # the label"]
     else:
-        block += ["for l in range(n):", f"    out[start + l, 0] = {printer.code(expr, {})}"]
+        value = printer.code(expr, {})
+        block += _in_lanes([f"{name}[l] = 1.0 / {bottom}" for bottom, name in printer.inverses.items()])
+        block += ["for l in range(n):", f"    out[start + l, 0] = {value}"]
     block += ["for l in range(n):", "    if not usable[l]:  # NaN, +inf or no finite logit: no softmax",
               "        out[start + l] = np.nan"]
-    body = ["rows, K = z.shape[0], z.shape[1]"]
-    body += [f"{name}t = np.empty((K, _LANES))" for name in transposed]
-    body += [f"{entry.buffer} = np.empty((K, _LANES))" for entry in printer.sums]
-    body += ["m = np.empty(_LANES)", "mu = np.empty(_LANES, np.int64)", "nans = np.empty(_LANES, np.int64)",
-             "usable = np.empty(_LANES, np.bool_)", "g = np.empty(_LANES, np.int64)",
-             "total = np.empty(_LANES)", "error = np.empty(_LANES)", "sigma = np.empty(_LANES)",
-             "high = np.empty(_LANES)", "low = np.empty(_LANES)"]
-    body += [f"{entry.name} = np.empty(_LANES)" for entry in printer.sums]
-    body += [f"{name[:-3]} = np.empty(_LANES)" for name, _ in printer.hoisted]
-    body.append("for start in range(0, rows, _LANES):")
+    body = ["rows, K = z.shape[0], z.shape[1]", "lanes = _lanes(K)"]
+    body += [f"{name}t = np.empty((K, lanes))" for name in transposed]
+    body += [f"{entry.buffer} = np.empty((K, lanes))" for entry in printer.sums]
+    if kernel.output == "vec":
+        body.append("result = np.empty((K, lanes))")
+    body += ["m = np.empty(lanes)", "mu = np.empty(lanes, np.int64)",
+             "usable = np.empty(lanes, np.bool_)", "g = np.empty(lanes, np.int64)",
+             "total = np.empty(lanes)", "error = np.empty(lanes)", "sigma = np.empty(lanes)",
+             "high = np.empty(lanes)", "low = np.empty(lanes)"]
+    body += [f"{entry.name} = np.empty(lanes)" for entry in printer.sums]
+    body += [f"{name[:-3]} = np.empty(lanes)" for name, _ in printer.hoisted]
+    body += [f"{name} = np.empty(lanes)" for name in printer.inverses.values()]
+    body.append("for start in range(0, rows, lanes):")
     body += ["    " + line for line in block]
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
 
