@@ -704,6 +704,16 @@ def _sum_split(buffer, skip, estimate):
 
 
 @_jit
+def _split_point(K):
+    """sigma for _sum_split's split of K terms each in [0, 1 + 2^-52], one of them 1: the softmax terms
+    e^(z_i - m).  Their sum s lies in [1, K (1 + 2^-52)], so a power of two above 2 (K + 1) is above 2 s
+    without an estimate, and the split can run in the loop that writes the terms (one pass fewer); the lo
+    parts' rounding stays below K^2 2^-53 ulp(sigma) <= 2^-58 s for K <= 50 000, so hi + lo is still
+    faithful."""
+    return _pow2(_exponent(float(K)) + 2)
+
+
+@_jit
 def _sum_compensated(buffer, skip):
     """The sum of buffer[i], i != skip, terms of any sign, with Neumaier's compensation (error ~ 1 ulp
     + K^2 eps^2 of the sum of magnitudes)."""
@@ -743,11 +753,15 @@ def _softmax_shifted(z, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
-        estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
+        sigma0 = _split_point(K)
+        high0 = 0.0
+        low0 = 0.0
+        for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
             buffer0[i] = _exp_shifted(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i])
-        s0 = _sum_split(buffer0, -1, estimate0)  # faithful sum over i
+            part = (buffer0[i] + sigma0) - sigma0  # exact
+            high0 = _add_reassoc(high0, part)  # exact, in any order
+            low0 = _add_reassoc(low0, buffer0[i] - part)
+        s0 = high0 + low0  # faithful sum over i
         for k in range(K):
             out[r, k] = _quotient(buffer0[k], s0)
 
@@ -911,6 +925,7 @@ def _softmax_shifted_lanes(z, out):
     """
     rows, K = z.shape[0], z.shape[1]
     lanes = _lanes(K)
+    split = _split_point(K)
     zt = np.empty((K, lanes))
     buffer0 = np.empty((K, lanes))
     result = np.empty((K, lanes))
@@ -939,24 +954,16 @@ def _softmax_shifted_lanes(z, out):
             usable[l] = -math.inf < m[l] < math.inf
             m[l] = m[l] if usable[l] else 0.0
         for l in range(n):
-            total[l] = 0.0
-            error[l] = 0.0
+            high[l] = 0.0
+            low[l] = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
             for l in range(n):
                 buffer0[i, l] = _exp_shifted(zt[i, l], m[l])
-                total[l] += buffer0[i, l]
+                part = (buffer0[i, l] + split) - split  # exact
+                high[l] += part
+                low[l] += buffer0[i, l] - part
         for l in range(n):
-            sigma[l] = _pow2(min(_exponent(max(total[l], 2.2250738585072014e-308)) + 2, 1023))
-            high[l] = 0.0
-            low[l] = 0.0
-        for i in range(K):
-            for l in range(n):
-                v = buffer0[i, l]
-                h = (v + sigma[l]) - sigma[l]  # exact, and the high parts add exactly
-                high[l] += h
-                low[l] += v - h
-        for l in range(n):
-            s0[l] = high[l] + low[l] if 2.2250738585072014e-308 <= total[l] < 1e300 else total[l]
+            s0[l] = high[l] + low[l]
         for l in range(n):
             inverse0[l] = 1.0 / s0[l]
         for k in range(K):

@@ -38,8 +38,8 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 #: the runtime helpers the loops call (render checks that the runtime defines them)
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
            "_sum_split", "_add_reassoc", "_exp_shifted_single", "_quotient", "_quotient_single", "_quotient_by",
-           "_quotient_single_by", "_maximum", "_lanes", "_py_exp_shifted", "_py_row_max", "_py_sum_faithful",
-           "_py_sum_compensated", "_py_exp_shifted_row")
+           "_quotient_single_by", "_maximum", "_lanes", "_split_point", "_py_exp_shifted", "_py_row_max",
+           "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -250,6 +250,16 @@ class _Printer:
                 lines.append(f"{entry.buffer} = _py_exp_shifted_row(zr, m)  # the terms of {_comment(entry.term)}")
             elif self.dialect.python:
                 lines.append(f"{entry.buffer} = [{term} for i in range(K)]  # the terms of {_comment(entry.term)}")
+            elif entry.faithful and _whole_softmax_sum(entry) and not self.dialect.single:
+                number = entry.name[1:]  # terms <= 1, one of them 1: the split point is known before the loop
+                lines += [f"sigma{number} = _split_point(K)", f"high{number} = 0.0", f"low{number} = 0.0",
+                          f"for i in range(K):  # the terms of {_comment(entry.term)}, split as they are written",
+                          f"    {entry.buffer}[i] = {term}",
+                          f"    part = ({entry.buffer}[i] + sigma{number}) - sigma{number}  # exact",
+                          f"    high{number} = _add_reassoc(high{number}, part)  # exact, in any order",
+                          f"    low{number} = _add_reassoc(low{number}, {entry.buffer}[i] - part)",
+                          f"{entry.name} = high{number} + low{number}  # faithful sum over i"]
+                continue
             elif entry.faithful:  # the plain sum, for the split, formed while the terms are written
                 lines.append(f"estimate{entry.name[1:]} = 0.0")
                 lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
@@ -308,6 +318,11 @@ def _ordered(args):
 def _comment(e) -> str:
     text = sp.sstr(e)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _whole_softmax_sum(entry: _Sum) -> bool:
+    """Whether a sum is sum_i e^(z_i - m) over every i: terms in [0, 1], one of them 1 (``_split_point``)."""
+    return entry.skip == "-1" and isinstance(entry.term, sp.exp) and _shifted_operand(entry.term.args[0]) is not None
 
 
 def _skipped_label(factor, var):
@@ -433,6 +448,11 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
                   f"        {entry.buffer}[i, l] = {term}"]
         if entry.faithful and printer.dialect.single:  # the plain sum
             block += [f"        total[l] += {kept}", "for l in range(n):", f"    s{number}[l] = total[l]"]
+        elif entry.faithful and _whole_softmax_sum(entry):  # the split at a point known before the loop
+            block[-6:-3] = ["for l in range(n):", "    high[l] = 0.0", "    low[l] = 0.0"]
+            block += [f"        part = ({entry.buffer}[i, l] + split) - split  # exact",
+                      "        high[l] += part", f"        low[l] += {entry.buffer}[i, l] - part",
+                      "for l in range(n):", f"    s{number}[l] = high[l] + low[l]"]
         elif entry.faithful:  # the split sum of _sum_split, row by row in lanes: total is the estimate
             block += [f"        total[l] += {kept}",
                       "for l in range(n):",
@@ -467,6 +487,8 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     block += ["for l in range(n):", "    if not usable[l]:  # NaN, +inf or no finite logit: no softmax",
               "        out[start + l] = np.nan"]
     body = ["rows, K = z.shape[0], z.shape[1]", "lanes = _lanes(K)"]
+    if any(entry.faithful and _whole_softmax_sum(entry) for entry in printer.sums) and not dialect.single:
+        body.append("split = _split_point(K)")
     body += [f"{name}t = np.empty((K, lanes))" for name in transposed]
     body += [f"{entry.buffer} = np.empty((K, lanes))" for entry in printer.sums]
     if kernel.output == "vec":

@@ -356,6 +356,16 @@ def _sum_split(buffer, skip, estimate):
 
 
 @_jit
+def _split_point(K):
+    """sigma for _sum_split's split of K terms each in [0, 1 + 2^-52], one of them 1: the softmax terms
+    e^(z_i - m).  Their sum s lies in [1, K (1 + 2^-52)], so a power of two above 2 (K + 1) is above 2 s
+    without an estimate, and the split can run in the loop that writes the terms (one pass fewer); the lo
+    parts' rounding stays below K^2 2^-53 ulp(sigma) <= 2^-58 s for K <= 50 000, so hi + lo is still
+    faithful."""
+    return _pow2(_exponent(float(K)) + 2)
+
+
+@_jit
 def _sum_compensated(buffer, skip):
     """The sum of buffer[i], i != skip, terms of any sign, with Neumaier's compensation (error ~ 1 ulp
     + K^2 eps^2 of the sum of magnitudes)."""
