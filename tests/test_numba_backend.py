@@ -439,12 +439,13 @@ def test_float32_results_take_the_single_kernels_and_float64_results_never_do():
 @needs_numba
 def test_the_unchecked_fast_path_gives_what_the_checked_path_gives():
     module = load_numba()
-    z = np.random.default_rng(2).standard_normal((5, 9)) * 20
-    strided = np.asfortranarray(z)  # not C-contiguous: through _rows
-    for name in ("softmax", "log_softmax"):
-        fn = getattr(module, name)
-        assert np.array_equal(fn(z), fn(strided)) and np.array_equal(fn(z), fn(z, out=np.empty_like(z)))
-        assert np.array_equal(fn(z, axis=1), fn(z.T, axis=0).T)
+    for rows in (5, 64):  # row by row, and rows as lanes
+        z = np.random.default_rng(2).standard_normal((rows, 9)) * 20
+        strided = np.asfortranarray(z)  # not C-contiguous: through _rows
+        for name in ("softmax", "log_softmax"):
+            fn = getattr(module, name)
+            assert np.array_equal(fn(z), fn(strided)) and np.array_equal(fn(z), fn(z, out=np.empty_like(z)))
+            assert np.array_equal(fn(z, axis=1), fn(z.T, axis=0).T)
     with pytest.raises(TypeError, match="axis must be an integer"):
         module.softmax(z, axis=True)  # a bool is not the axis 1, on either path
     with pytest.raises(ValueError, match="class axis of z is empty"):
