@@ -747,7 +747,6 @@ def _softmax_shifted(z, out):
     Checker: proved, assumptions used: none
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
     for r in range(rows):
         m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
@@ -757,13 +756,13 @@ def _softmax_shifted(z, out):
         high0 = 0.0
         low0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
-            buffer0[i] = _exp_shifted(z[r, i], m)
-            part = (buffer0[i] + sigma0) - sigma0  # exact
+            out[r, i] = _exp_shifted(z[r, i], m)
+            part = (out[r, i] + sigma0) - sigma0  # exact
             high0 = _add_reassoc(high0, part)  # exact, in any order
-            low0 = _add_reassoc(low0, buffer0[i] - part)
+            low0 = _add_reassoc(low0, out[r, i] - part)
         s0 = high0 + low0  # faithful sum over i
         for k in range(K):
-            out[r, k] = _quotient(buffer0[k], s0)
+            out[r, k] = _quotient(out[r, k], s0)
 
 
 @_jit
@@ -775,7 +774,6 @@ def _log_softmax(z, out):
     Checker: proved, assumptions used: max_at_mu
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
     for r in range(rows):
         m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
@@ -783,9 +781,9 @@ def _log_softmax(z, out):
             continue
         estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
-        s0 = _sum_split(buffer0, mu, estimate0)  # faithful sum over i, skipping i = mu
+            out[r, i] = _exp_shifted(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, out[r, i] if i != mu else 0.0)
+        s0 = _sum_split(out[r], mu, estimate0)  # faithful sum over i, skipping i = mu
         h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for k in range(K):
             out[r, k] = ((z[r, k] - (m)) - (h0))
@@ -852,7 +850,6 @@ def _gradient_label_shifted(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
     for r in range(rows):
         g = gamma[r]
         m, usable = _row_max_value(z, r)  # m = max_k z_k
@@ -861,12 +858,12 @@ def _gradient_label_shifted(z, gamma, out):
             continue
         estimate0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != g else 0.0)
-        s0 = _sum_split(buffer0, g, estimate0)  # faithful sum over i, skipping i = g
-        h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
+            out[r, i] = _exp_shifted(z[r, i], m)
+            estimate0 = _add_reassoc(estimate0, out[r, i] if i != g else 0.0)
+        s0 = _sum_split(out[r], g, estimate0)  # faithful sum over i, skipping i = g
+        h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for k in range(K):
-            out[r, k] = _quotient(buffer0[k], h0)
+            out[r, k] = _quotient(out[r, k], h0)
         out[r, g] = -_quotient(s0, h0)  # the label entry
 
 

@@ -304,8 +304,20 @@ def test_every_numba_kernel_is_a_proved_kernel_lowered_to_loops():
 def test_the_label_entry_is_never_the_sum_minus_the_entry():
     text = render_numba.render()
     body = text.split("def _gradient_label_shifted", 1)[1].split("\ndef ", 1)[0]
-    assert "_sum_split(buffer0, g, estimate0)" in body and "if i != g else 0.0" in body  # the label left out
+    assert "_sum_split(out[r], g, estimate0)" in body and "if i != g else 0.0" in body  # the label left out
     assert "out[r, g] = -_quotient(s0, h0)" in body  # minus the others over the whole sum
+
+
+def test_terms_are_kept_in_out_only_where_out_is_float64_and_read_back_in_place():
+    text = render_numba.render()
+
+    def body(name):
+        return text.split(f"def {name}(", 1)[1].split("\ndef ", 1)[0]
+
+    for name in ("_softmax_shifted", "_gradient_label_shifted", "_log_softmax"):  # always given a float64 out
+        assert "buffer0 = np.empty(K)" not in body(name) and "out[r, i] = _exp_shifted(z[r, i], m)" in body(name)
+    for name in ("_softmax_vjp", "_softmax_shifted_single", "_cross_entropy_soft"):  # float32 out, or no vec
+        assert "buffer0 = np.empty(K)" in body(name), name
 
 
 def test_an_expression_outside_the_rules_is_refused():
@@ -326,7 +338,8 @@ def test_the_numba_file_is_committed_reproducible_and_checked(tmp_path):
     shutil.copy(NUMBA_PATH, copy / NUMBA_PATH.name)
     shutil.copy(NUMBA_PATH.parent / "softmax_ce.py", copy / "softmax_ce.py")
     text = (copy / NUMBA_PATH.name).read_text()
-    edited = text.replace("_sum_split(buffer0, g, estimate0)", "_sum_split(buffer0, -1, estimate0)")
+    edited = text.replace("_sum_split(out[r], g, estimate0)", "_sum_split(out[r], -1, estimate0)")
+    assert edited != text
     (copy / NUMBA_PATH.name).write_text(edited)
     run = _cli("codegen", "--check", "-o", str(copy))
     assert run.returncode == 1

@@ -34,7 +34,9 @@ def render(replacements=()) -> str:
     """The numba module's text (pure; byte-for-byte reproducible)."""
     derivations = kernel_module.derivations(replacements)
     kernels = [kern for kern in kernel_module.build_kernels(derivations) if kern.name in KERNELS]
-    rendered = [loop_kernel(kern, derivations, loops.NUMBA) for kern in kernels]
+    # a kernel with a float32-results twin is only ever given a float64 out
+    rendered = [loop_kernel(kern, derivations, loops.NUMBA_DOUBLE if kern.name in LANES_KERNELS else loops.NUMBA)
+                for kern in kernels]
     for dialect, suffix in ((loops.LANES, "_lanes"), (loops.NUMBA_SINGLE, "_single"),
                             (loops.LANES_SINGLE, "_lanes_single")):
         rendered += [loop_kernel(kern, derivations, dialect, suffix=suffix) for kern in kernels
