@@ -757,9 +757,10 @@ def _softmax_shifted(z, out):
         low0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
             out[r, i] = _exp_shifted(z[r, i], m)
-            part = (out[r, i] + sigma0) - sigma0  # exact
+            kept = out[r, i]
+            part = (kept + sigma0) - sigma0  # exact
             high0 = _add_reassoc(high0, part)  # exact, in any order
-            low0 = _add_reassoc(low0, out[r, i] - part)
+            low0 = _add_reassoc(low0, kept - part)
         s0 = high0 + low0  # faithful sum over i
         for k in range(K):
             out[r, k] = _quotient(out[r, k], s0)
@@ -856,11 +857,23 @@ def _gradient_label_shifted(z, gamma, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
-        estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
-            out[r, i] = _exp_shifted(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, out[r, i] if i != g else 0.0)
-        s0 = _sum_split(out[r], g, estimate0)  # faithful sum over i, skipping i = g
+        if z[r, g] < m:  # the maximum is among the terms summed: s in [1, K]
+            sigma0 = _split_point(K)
+            high0 = 0.0
+            low0 = 0.0
+            for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
+                out[r, i] = _exp_shifted(z[r, i], m)
+                kept = out[r, i] if i != g else 0.0
+                part = (kept + sigma0) - sigma0  # exact
+                high0 = _add_reassoc(high0, part)  # exact, in any order
+                low0 = _add_reassoc(low0, kept - part)
+            s0 = high0 + low0  # faithful sum over i
+        else:  # the label holds the maximum: the sum may be tiny, its split point found from it
+            estimate0 = 0.0
+            for i in range(K):  # the terms of exp(-m + z[_i1])
+                out[r, i] = _exp_shifted(z[r, i], m)
+                estimate0 = _add_reassoc(estimate0, out[r, i] if i != g else 0.0)
+            s0 = _sum_split(out[r], g, estimate0)  # faithful sum over i, skipping i = g
         h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for k in range(K):
             out[r, k] = _quotient(out[r, k], h0)

@@ -161,6 +161,34 @@ def test_the_partition_sum_of_softmax_is_faithful_at_every_length(g, classes):
             assert error <= 1.5, (classes, r, float(error))
 
 
+@pytest.mark.parametrize("classes, rows", [(10, 64), (1000, 3)])
+@pytest.mark.parametrize("margin", [0.0, 12.0, 40.0])
+def test_gradient_with_the_label_at_the_maximum_and_elsewhere(g, classes, rows, margin):
+    # The label entry is -sum_{k != label} y_k.  When the label holds the maximum (a confident, right
+    # prediction) that sum is tiny and must still be accurate to a few ulp; when it does not, the sum holds
+    # the maximum term.  The kernels take different paths for the two: both against mpmath.
+    rng = np.random.default_rng(int(margin) + classes)
+    z = rng.standard_normal((rows, classes))
+    labels = rng.integers(0, classes, rows)
+    at_max = np.arange(rows) % 2 == 0  # every other row: the label is made the maximum, by `margin`
+    z[at_max, labels[at_max]] = z[at_max].max(axis=1) + margin
+    # and a row whose other terms a plain sum loses: one e^-40, the rest 2^-54 times smaller, each below half
+    # an ulp of it (added one by one they vanish; 998 of them are 250 ulp of the label entry)
+    z[0] = -40.0 - 54 * math.log(2)
+    z[0, (labels[0] + 1) % classes] = -40.0
+    z[0, labels[0]] = 0.0
+    got = g.cross_entropy_grad(z, labels)
+    with mpmath.workdps(40):
+        for r in (0, 1, rows - 2, rows - 1):
+            exps = [mpmath.exp(mpmath.mpf(float(x))) for x in z[r]]
+            total = mpmath.fsum(exps)
+            expected = [e / total for e in exps]
+            expected[labels[r]] = -mpmath.fsum(e for k, e in enumerate(exps) if k != labels[r]) / total
+            for k in range(classes):
+                error = abs(mpmath.mpf(float(got[r, k])) - expected[k]) / mpmath.mpf(float(np.spacing(got[r, k])))
+                assert error <= 3, (r, k, bool(at_max[r]), float(error))
+
+
 def test_accuracy_check_catches_a_one_ulp_bias(g):
     class Biased:
         def __getattr__(self, name):

@@ -261,41 +261,66 @@ class _Printer:
         for entry in self.sums:
             lines += self.hoist(entry.term, entry.var)
             term = self.code(entry.term, {entry.var: 'i'})
+            skipped = f", skipping i = {entry.skip}" if entry.skip != "-1" else ""
             if self.dialect.python and _shifted_operand(entry.term.args[0] if isinstance(entry.term, sp.exp)
                                                         else sp.S.Zero) is not None:
                 lines.append(f"{entry.buffer} = _py_exp_shifted_row(zr, m)  # the terms of {_comment(entry.term)}")
             elif self.dialect.python:
                 lines.append(f"{entry.buffer} = [{term} for i in range(K)]  # the terms of {_comment(entry.term)}")
-            elif entry.faithful and _whole_softmax_sum(entry) and not self.dialect.single:
-                number = entry.name[1:]  # terms <= 1, one of them 1: the split point is known before the loop
-                lines += [f"sigma{number} = _split_point(K)", f"high{number} = 0.0", f"low{number} = 0.0",
-                          f"for i in range(K):  # the terms of {_comment(entry.term)}, split as they are written",
-                          f"    {entry.at('i')} = {term}",
-                          f"    part = ({entry.at('i')} + sigma{number}) - sigma{number}  # exact",
-                          f"    high{number} = _add_reassoc(high{number}, part)  # exact, in any order",
-                          f"    low{number} = _add_reassoc(low{number}, {entry.at('i')} - part)",
-                          f"{entry.name} = high{number} + low{number}  # faithful sum over i"]
-                continue
-            elif entry.faithful:  # the plain sum, for the split, formed while the terms are written
-                lines.append(f"estimate{entry.name[1:]} = 0.0")
-                lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
-                lines.append(f"    {entry.at('i')} = {term}")
-                kept = entry.at("i") + (f" if i != {entry.skip} else 0.0" if entry.skip != "-1" else "")
-                lines.append(f"    estimate{entry.name[1:]} = _add_reassoc(estimate{entry.name[1:]}, {kept})")
-            else:
-                lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
-                lines.append(f"    {entry.at('i')} = {term}")
-            skipped = f", skipping i = {entry.skip}" if entry.skip != "-1" else ""
-            if entry.faithful and self.dialect.single:
+            elif entry.faithful and self.dialect.single:  # the plain sum, exact enough for float32 results
+                lines += self._terms_and_estimate(entry, term)
                 lines.append(f"{entry.name} = estimate{entry.name[1:]}  # the plain sum over i{skipped}")
                 continue
-            if entry.faithful and not self.dialect.python:
+            elif entry.faithful and _whole_softmax_sum(entry):  # terms <= 1, one of them 1
+                lines += self._split_as_written(entry, term)
+                continue
+            elif entry.faithful and entry.skip == "g" and _shifted_operand(entry.term.args[0]) is not None:
+                label_logit = self.code(_shifted_operand(entry.term.args[0]).xreplace({entry.var: gamma}), {})
+                lines.append(f"if {label_logit} < m:  # the maximum is among the terms summed: s in [1, K]")
+                lines += ["    " + line for line in self._split_as_written(entry, term)]
+                lines.append("else:  # the label holds the maximum: the sum may be tiny, its split point found from it")
+                lines += ["    " + line for line in self._terms_and_estimate(entry, term)]
+                lines.append(f"    {entry.name} = _sum_split({entry.array}, {entry.skip}, estimate{entry.name[1:]})"
+                             f"  # faithful sum over i{skipped}")
+                continue
+            elif entry.faithful:  # the plain sum, for the split, formed while the terms are written
+                lines += self._terms_and_estimate(entry, term)
                 lines.append(f"{entry.name} = _sum_split({entry.array}, {entry.skip}, estimate{entry.name[1:]})"
                              f"  # faithful sum over i{skipped}")
                 continue
+            else:
+                lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
+                lines.append(f"    {entry.at('i')} = {term}")
             helper = self.dialect.helper + ("_sum_faithful" if entry.faithful else "_sum_compensated")
             lines.append(f"{entry.name} = {helper}({entry.array}, {entry.skip})  # sum over i{skipped}")
         return lines
+
+    @staticmethod
+    def _kept(entry: _Sum, at: str) -> str:
+        """The term at `at` as it enters the sum: 0 at the skipped index."""
+        return at + (f" if i != {entry.skip} else 0.0" if entry.skip != "-1" else "")
+
+    def _terms_and_estimate(self, entry: _Sum, term: str) -> list[str]:
+        """The loop that writes the terms and forms their plain sum (the estimate that places the split)."""
+        number = entry.name[1:]
+        return [f"estimate{number} = 0.0",
+                f"for i in range(K):  # the terms of {_comment(entry.term)}",
+                f"    {entry.at('i')} = {term}",
+                f"    estimate{number} = _add_reassoc(estimate{number}, {self._kept(entry, entry.at('i'))})"]
+
+    def _split_as_written(self, entry: _Sum, term: str) -> list[str]:
+        """The faithful sum of terms in [0, 1] that include a 1, split in the loop that writes them: the
+        split point is known before it (``_split_point``), so no estimate and no second pass are needed."""
+        number = entry.name[1:]
+        kept = self._kept(entry, entry.at("i"))
+        return [f"sigma{number} = _split_point(K)", f"high{number} = 0.0", f"low{number} = 0.0",
+                f"for i in range(K):  # the terms of {_comment(entry.term)}, split as they are written",
+                f"    {entry.at('i')} = {term}",
+                f"    kept = {kept}",
+                f"    part = (kept + sigma{number}) - sigma{number}  # exact",
+                f"    high{number} = _add_reassoc(high{number}, part)  # exact, in any order",
+                f"    low{number} = _add_reassoc(low{number}, kept - part)",
+                f"{entry.name} = high{number} + low{number}  # faithful sum over i"]
 
     def hoist(self, expr: sp.Expr, loop_index: sp.Symbol) -> list[str]:
         """Assign every largest subexpression free of the loop index (and not already a name) before the loop."""
