@@ -416,20 +416,22 @@ def _float_as_bits(typingctx, value):
     return _types.int64(_types.float64), codegen
 
 
-def _call_llvm(name, signature):
+def _call_llvm(name, signature, fastmath=()):
     """The code generator for an intrinsic that calls LLVM's `name` on floats of one type."""
     def codegen(context, builder, signature, values):
         kind = context.get_value_type(signature.return_type)
         function = builder.module.declare_intrinsic(name, [kind], _ir.FunctionType(kind, [kind] * len(values)))
-        return builder.call(function, values)
+        return builder.call(function, values, fastmath=fastmath)
     return signature, codegen
 
 
 @_intrinsic
 def _maximum_intrinsic(typingctx, a, b):
-    """llvm.maximum: the IEEE maximum, NaN if either operand is."""
+    """llvm.maximum: the IEEE maximum, NaN if either operand is; the sign of a zero maximum is not kept (the
+    nsz flag: the shift z - m and the test z == m cannot tell -0 from +0, and without the flag the x86 code
+    spends as much again on it: a 256 x 1000 float64 row max 41 -> 20 us, float32 35 -> 13 us)."""
     if a == b and isinstance(a, _types.Float):
-        return _call_llvm("llvm.maximum", a(a, a))
+        return _call_llvm("llvm.maximum", a(a, a), fastmath=("nsz",))
 
 
 @_intrinsic
@@ -580,8 +582,8 @@ def _maximum(a, b):
 
     Compiled, it is LLVM's ``llvm.maximum``, which the loop vectoriser turns into a SIMD max reduction:
     a row maximum that also carries any NaN of the row, in one pass at the width of the input's own type
-    (measured at 256 x 1000: float64 68 -> 39 us, float32 94 -> 28 us, against a compare-and-select
-    maximum plus a NaN count, which LLVM leaves scalar)."""
+    (measured at 256 x 1000: float64 68 -> 20 us, float32 94 -> 13 us, against a compare-and-select
+    maximum plus a NaN count, which LLVM leaves scalar).  Of two zeros it may return either."""
     if a != a or b != b:
         return math.nan
     return a if a > b else b

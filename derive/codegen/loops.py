@@ -9,8 +9,15 @@ one rule per node type (``_Printer``):
   kernel's output ``out[r, k] = ...`` ("vec"), a row value ``out[r, 0]``
   ("row"), or a K x K block ``out[r, j, k]`` ("matrix");
 * a sum is computed before the loop that reads it: its terms into a row buffer
-  (one vectorised pass), then ``_sum_faithful`` when the terms are exponentials
-  (non-negative) or ``_sum_compensated`` otherwise;
+  (one vectorised pass), then a faithful split sum when the terms are
+  exponentials (non-negative) or ``_sum_compensated`` otherwise.  The split
+  point comes from the plain sum formed in that pass (``_sum_split``), or, when
+  the terms are e^{z_i - m} and include the maximum's 1 (all of them, or all but
+  a label that is not the maximum), from K alone (``_split_point``): then the
+  split happens as the terms are written, and the second pass is saved;
+* in float64 kernels whose out is always float64, a sum's terms are written into
+  the row of out itself when the loop that fills out reads each only in its own
+  place (no K-long buffer for a long row to push out of the cache);
 * ``sum_i (1 - delta_{i gamma}) f_i`` skips i = gamma (never sum - f_gamma,
   which cancels); the buffer keeps f_gamma, so ``f_gamma`` and ``f_k`` elsewhere
   in the kernel are read from it, computed once;
@@ -20,7 +27,12 @@ one rule per node type (``_Printer``):
   reciprocal hoisted out of the loop and Markstein's correction: the
   correctly rounded quotient without a divide per entry);
 * a row that has no softmax (NaN, +inf, or every entry -inf) is NaN in every
-  result, the NumPy module's non-finite policy.
+  result, the NumPy module's non-finite policy; the row maximum is one
+  ``_maximum`` reduction (llvm.maximum), which carries a NaN into it.
+
+Many short rows (``lower_lanes``): blocks of rows are transposed so that rows are
+the SIMD lanes, the same steps run element-wise over the lanes, and the results
+are computed in lanes and transposed back.
 
 Inputs are read as float64 (float32 rows are widened) and results rounded once
 when stored.  An expression outside these rules raises :class:`LoweringError`.
