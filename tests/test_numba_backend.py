@@ -212,6 +212,16 @@ def test_fma_rounds_once(rt):
 
 
 @needs_numba
+def test_pow2_read_off_a_rounded_float(rt):
+    import numba
+
+    compiled = numba.njit(lambda t: rt._pow2_rounded(t))
+    for n in (-1022, -1021, -217, -150, -5, -1, 0, 1, 3, 1023):
+        t = (n + 0.3) + rt._ROUND  # adding _ROUND rounds to the integer n
+        assert t - rt._ROUND == n and compiled(t) == rt._pow2_rounded(t) == math.ldexp(1.0, n), n
+
+
+@needs_numba
 def test_quotient_is_the_correctly_rounded_division(rt):
     import numba
 
