@@ -551,12 +551,11 @@ def _exp_plus(x, rem):
 
 @_jit
 def _exp_shifted(zk, m):
-    """e^(z_k - m), with the rounding of z_k - m carried (TwoSum); a masked z_k = -inf gives 0."""
+    """e^(z_k - m), with the rounding of z_k - m carried (TwoSum); a masked z_k = -inf gives 0 (its remainder is
+    NaN, which _exp_plus drops with every remainder of an argument beyond -746)."""
     d = zk - m
     back = d - zk
     rem = (zk - (d - back)) - (m + back)
-    if rem != rem:  # an infinite z_k has no remainder
-        rem = 0.0
     return _exp_plus(d, rem)
 
 
