@@ -147,6 +147,9 @@ from pathlib import Path
 from derive import cli
 from derive.output import latex_build
 signal.signal(signal.SIGTERM, cli._terminate)
+# as an interactive derive would: a shell starts background jobs with SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler (this test failed when the suite ran as a background job)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 try:
     latex_build.compile_pdf(Path(sys.argv[1]), {tex!r})
 except (KeyboardInterrupt, cli.Terminated):
