@@ -522,13 +522,14 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
         term = printer.code(entry.term, {entry.var: "i"})
         skip = "-1" if entry.skip == "-1" else entry.skip + "[l]"
         kept = f"{entry.buffer}[i, l]" + (f" if i != {skip} else 0.0" if skip != "-1" else "")
-        block += ["for l in range(n):", "    total[l] = 0.0", "    error[l] = 0.0",
+        split_as_written = entry.faithful and _whole_softmax_sum(entry) and not printer.dialect.single
+        accumulators = ("high", "low") if split_as_written else ("total", "error")
+        block += ["for l in range(n):", *(f"    {name}[l] = 0.0" for name in accumulators),
                   f"for i in range(K):  # the terms of {_comment(entry.term)}", "    for l in range(n):",
                   f"        {entry.buffer}[i, l] = {term}"]
         if entry.faithful and printer.dialect.single:  # the plain sum
             block += [f"        total[l] += {kept}", "for l in range(n):", f"    s{number}[l] = total[l]"]
-        elif entry.faithful and _whole_softmax_sum(entry):  # the split at a point known before the loop
-            block[-6:-3] = ["for l in range(n):", "    high[l] = 0.0", "    low[l] = 0.0"]
+        elif split_as_written:  # the split at a point known before the loop
             block += [f"        part = ({entry.buffer}[i, l] + split) - split  # exact",
                       "        high[l] += part", f"        low[l] += {entry.buffer}[i, l] - part",
                       "for l in range(n):", f"    s{number}[l] = high[l] + low[l]"]
