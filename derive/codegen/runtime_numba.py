@@ -34,7 +34,6 @@ from numba.extending import intrinsic as _intrinsic
 from numba.extending import overload as _overload
 
 _jit = numba.njit(cache=True, error_model="numpy")
-_inline = numba.njit(cache=True, error_model="numpy", inline="always")
 
 #: rows per block in the kernels for short rows (*_lanes): a block of rows is transposed so that the rows are
 #: the SIMD lanes; those kernels take inputs of fewer than _LANES_K classes and at least _LANES_ROWS rows (measured:
@@ -144,8 +143,8 @@ def _pow2_compiled(n):
 
 def _pow2_rounded(t):
     """2^n for t = n + _ROUND (an integer -1022 <= n <= 1023 rounded by adding _ROUND), read off t's bits:
-    no conversion between floats and integers (in Python, math.ldexp)."""
-    return math.ldexp(1.0, int(t - _ROUND))
+    no conversion between floats and integers (in Python, _pow2 of n)."""
+    return _pow2(t - _ROUND)
 
 
 @_overload(_pow2_rounded, inline="always")
