@@ -283,7 +283,7 @@ class _Printer:
                 lines += self._terms_and_estimate(entry, term)
                 lines.append(f"{entry.name} = estimate{entry.name[1:]}  # the plain sum over i{skipped}")
                 continue
-            elif entry.faithful and _whole_softmax_sum(entry):  # terms <= 1, one of them 1
+            elif _whole_softmax_sum(entry):  # terms <= 1, one of them 1
                 lines += self._split_as_written(entry, term)
                 continue
             elif entry.faithful and entry.skip == "g" and _shifted_operand(entry.term.args[0]) is not None:
@@ -374,7 +374,8 @@ def _comment(e) -> str:
 
 
 def _whole_softmax_sum(entry: _Sum) -> bool:
-    """Whether a sum is sum_i e^(z_i - m) over every i: terms in [0, 1], one of them 1 (``_split_point``)."""
+    """Whether a sum is sum_i e^(z_i - m) over every i: terms in [0, 1], one of them 1 (``_split_point``); such a
+    sum is always a faithful one (its terms are exponentials)."""
     return entry.skip == "-1" and isinstance(entry.term, sp.exp) and _shifted_operand(entry.term.args[0]) is not None
 
 
@@ -522,7 +523,7 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
         term = printer.code(entry.term, {entry.var: "i"})
         skip = "-1" if entry.skip == "-1" else entry.skip + "[l]"
         kept = f"{entry.buffer}[i, l]" + (f" if i != {skip} else 0.0" if skip != "-1" else "")
-        split_as_written = entry.faithful and _whole_softmax_sum(entry) and not printer.dialect.single
+        split_as_written = _whole_softmax_sum(entry) and not printer.dialect.single
         accumulators = ("high", "low") if split_as_written else ("total", "error")
         block += ["for l in range(n):", *(f"    {name}[l] = 0.0" for name in accumulators),
                   f"for i in range(K):  # the terms of {_comment(entry.term)}", "    for l in range(n):",
@@ -567,7 +568,7 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     block += ["for l in range(n):", "    if not usable[l]:  # NaN, +inf or no finite logit: no softmax",
               "        out[start + l] = np.nan"]
     body = ["rows, K = z.shape[0], z.shape[1]", "lanes = _lanes(K)"]
-    if any(entry.faithful and _whole_softmax_sum(entry) for entry in printer.sums) and not dialect.single:
+    if any(_whole_softmax_sum(entry) for entry in printer.sums) and not dialect.single:
         body.append("split = _split_point(K)")
     body += [f"{name}t = np.empty((K, lanes))" for name in transposed]
     body += [f"{entry.buffer} = np.empty((K, lanes))" for entry in printer.sums]
