@@ -375,6 +375,7 @@ _py_sum_compensated = _py_sum_faithful
 import math
 
 import numba
+import numpy as np
 import llvmlite.binding as _llvm_binding  # numba's code generator, installed with it
 from llvmlite import ir as _ir
 from numba.core import types as _types
@@ -398,6 +399,13 @@ _LN2_HI = 6.93147180369123816490e-01  # trailing zeros: n * _LN2_HI is exact for
 _LN2_LO = 1.90821492927058770002e-10
 _ROUND = 6755399441055744.0  # 1.5 * 2^52: x + _ROUND - _ROUND is x rounded to an integer, for |x| < 2^51
 _ROUND_BITS = 0x4338000000000000  # the bits of _ROUND: the bits of n + _ROUND are _ROUND_BITS + n
+#: the same constants in float32, for _exp_shifted_float32 (float32 constants keep numba's arithmetic in float32)
+_F32_INV_LN2 = np.float32(1.4426950408889634)
+_F32_LN2_HI = np.float32(0.693145751953125)  # 15 significant bits: n * _F32_LN2_HI is exact for |n| < 2^9
+_F32_LN2_LO = np.float32(1.4286068203094172e-06)  # ln 2 - _F32_LN2_HI
+_F32_ROUND = np.float32(12582912.0)  # 1.5 * 2^23: x + _F32_ROUND - _F32_ROUND is x rounded, for |x| < 2^22
+_F32_LOW = np.float32(-110.0)  # e^-110 rounds to 0 in float32 (its least subnormal is 1.4e-45, e^-103.3)
+_F32_TAYLOR = tuple(np.float32(1.0 / math.factorial(n)) for n in range(8))  # 1/0! .. 1/7!
 
 
 @_intrinsic
@@ -406,6 +414,14 @@ def _bits_as_float(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(_types.float64))
     return _types.float64(_types.int64), codegen
+
+
+@_intrinsic
+def _bits_as_float32(typingctx, bits):
+    """The float32 whose IEEE bits are the low 32 bits of the int64 `bits`."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.trunc(args[0], _ir.IntType(32)), context.get_value_type(_types.float32))
+    return _types.float32(_types.int64), codegen
 
 
 @_intrinsic
@@ -573,6 +589,52 @@ def _exp_shifted_single(zk, m):
     p = ((1.0 + r) + r2 * (0.5 + r * (1.0 / 6.0))) \
         + r4 * (((1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))) + r4 * (1.0 / 40320.0))
     return p * _pow2_rounded(rounded)  # 2^n >= 2^-217 is normal: from bits (256 x 1000 softmax 113 -> 103 us)
+
+
+def _scale_float32(p, n):
+    """p * 2^n rounded once to float32 (subnormal results included), for a float32 0.5 <= p <= 2 and an
+    integer-valued float32 -160 <= n <= 0 (in Python: exact in float64, then rounded once)."""
+    return np.float32(math.ldexp(float(p), int(n)))
+
+
+@_overload(_scale_float32, inline="always")
+def _scale_float32_compiled(p, n):
+    if _has_scalef():
+        def impl(p, n):  # one vscalefps
+            return _ldexp_intrinsic(p, n)
+    else:
+        def impl(p, n):  # 2^n from exponent bits in two halves, each >= 2^-80 and normal: one rounding
+            whole = int(n)
+            half = whole >> 1
+            return p * _bits_as_float32((half + 127) << 23) * _bits_as_float32((whole - half + 127) << 23)
+    return impl
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_shifted_float32(zk, m):
+    """e^(z_k - m) <= 1 in float32 arithmetic, for float32 logits z_k and their maximum m (exact in float32):
+    16 lanes of AVX-512 instead of the 8 of float64 (the exps of a 256 x 1000 float32 softmax: 74 -> 48 us).
+
+    The rounding of z_k - m is carried (TwoSum: at z_k - m = -20 it alone would be 20 ulp of float32), then
+    the Cody-Waite reduction z_k - m = n ln2 + r (d - n ln2_hi is exact), a degree-7 Taylor polynomial for
+    |r| <= ln2 / 2 (truncation 5e-9 relative, 0.05 ulp), 1 + r added as a pair and one rounding of p 2^n.
+    Measured on 1.6e6 points: within 0.82 ulp of float32 of e^(z_k - m) (1.06 with 1 + r rounded on its own,
+    which saves 13% of the time).  A masked z_k = -inf gives 0 (the argument is clamped at -110, the NaN
+    remainder dropped)."""
+    mf = np.float32(m)
+    d = zk - mf
+    back = d - zk
+    rem = (zk - (d - back)) - (mf + back)
+    if not d >= _F32_LOW:  # a select: beyond it e^d is 0 in float32 anyway (and -inf has a NaN remainder)
+        rem = np.float32(0.0)
+    d = max(d, _F32_LOW)
+    n = (d * _F32_INV_LN2 + _F32_ROUND) - _F32_ROUND  # the integer nearest d / ln2, as a float32
+    r = ((d - n * _F32_LN2_HI) - n * _F32_LN2_LO) + rem
+    r2 = r * r
+    c = _F32_TAYLOR
+    q = (c[2] + r * c[3]) + r2 * ((c[4] + r * c[5]) + r2 * (c[6] + r * c[7]))
+    a = c[0] + r
+    return _scale_float32(a + (((c[0] - a) + r) + r2 * q), n)  # 1 + r as a pair: one rounding at the end
 
 
 @_jit
@@ -1324,19 +1386,19 @@ def _softmax_shifted_single(z, out):
     Checker: proved, assumptions used: none
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
     for r in range(rows):
         m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
+            out[r, i] = _exp_shifted_float32(z[r, i], m)
         estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted_single(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i])
+        for i in range(K):  # their plain sum, in float64
+            estimate0 = _add_reassoc(estimate0, float(out[r, i]))
         s0 = estimate0  # the plain sum over i
         for k in range(K):
-            out[r, k] = _quotient_single(buffer0[k], s0)
+            out[r, k] = _quotient_single(out[r, k], s0)
 
 
 @_jit
@@ -1348,16 +1410,16 @@ def _log_softmax_single(z, out):
     Checker: proved, assumptions used: max_at_mu
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
     for r in range(rows):
         m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
+            out[r, i] = _exp_shifted_float32(z[r, i], m)
         estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted_single(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        for i in range(K):  # their plain sum, in float64
+            estimate0 = _add_reassoc(estimate0, float(out[r, i]) if i != mu else 0.0)
         s0 = estimate0  # the plain sum over i, skipping i = mu
         h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for k in range(K):
@@ -1373,17 +1435,18 @@ def _cross_entropy_soft_single(z, t, out):
     Checker: proved, assumptions used: max_at_mu
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
+    buffer0 = np.empty(K, np.float32)
     buffer1 = np.empty(K)
     for r in range(rows):
         m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
+            buffer0[i] = _exp_shifted_float32(z[r, i], m)
         estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted_single(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        for i in range(K):  # their plain sum, in float64
+            estimate0 = _add_reassoc(estimate0, float(buffer0[i]) if i != mu else 0.0)
         s0 = estimate0  # the plain sum over i, skipping i = mu
         h0 = math.log1p(s0)  # log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1)
         for i in range(K):  # the terms of (m + log(Sum((1 - KroneckerDelta(_i1, mu))*exp(-m + z[_i1]), (_i1, 1, K)) + 1...
@@ -1401,17 +1464,18 @@ def _cross_entropy_label_single(z, gamma, out):
     Checker: proved, assumptions used: one_hot, max_at_mu
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
+    buffer0 = np.empty(K, np.float32)
     for r in range(rows):
         g = gamma[r]
         m, mu, usable = _row_max(z, r)  # m = z_mu = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
+            buffer0[i] = _exp_shifted_float32(z[r, i], m)
         estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted_single(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != mu else 0.0)
+        for i in range(K):  # their plain sum, in float64
+            estimate0 = _add_reassoc(estimate0, float(buffer0[i]) if i != mu else 0.0)
         s0 = estimate0  # the plain sum over i, skipping i = mu
         out[r, 0] = ((m - (z[r, g])) + math.log1p(s0))
 
@@ -1425,21 +1489,27 @@ def _gradient_label_shifted_single(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     """
     rows, K = z.shape[0], z.shape[1]
-    buffer0 = np.empty(K)
     for r in range(rows):
         g = gamma[r]
         m, usable = _row_max_value(z, r)  # m = max_k z_k
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
-        estimate0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1])
-            buffer0[i] = _exp_shifted_single(z[r, i], m)
-            estimate0 = _add_reassoc(estimate0, buffer0[i] if i != g else 0.0)
+        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
+            out[r, i] = _exp_shifted_float32(z[r, i], m)
+        if z[r, g] < m:  # the maximum is among the others: their sum >= 1 >= the label's
+            estimate0 = 0.0
+            for i in range(K):  # their plain sum, in float64
+                estimate0 = _add_reassoc(estimate0, float(out[r, i]))
+            estimate0 = estimate0 - float(out[r, g])
+        else:  # the label holds the maximum: the others are summed without it
+            estimate0 = 0.0
+            for i in range(K):  # their plain sum, in float64
+                estimate0 = _add_reassoc(estimate0, float(out[r, i]) if i != g else 0.0)
         s0 = estimate0  # the plain sum over i, skipping i = g
-        h0 = (buffer0[g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
+        h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
         for k in range(K):
-            out[r, k] = _quotient_single(buffer0[k], h0)
+            out[r, k] = _quotient_single(out[r, k], h0)
         out[r, g] = -_quotient_single(s0, h0)  # the label entry
 
 

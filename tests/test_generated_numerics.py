@@ -161,12 +161,14 @@ def test_the_partition_sum_of_softmax_is_faithful_at_every_length(g, classes):
             assert error <= 1.5, (classes, r, error)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("classes, rows", [(10, 64), (1000, 3)])
 @pytest.mark.parametrize("margin", [0.0, 12.0, 40.0])
-def test_gradient_with_the_label_at_the_maximum_and_elsewhere(g, classes, rows, margin):
+def test_gradient_with_the_label_at_the_maximum_and_elsewhere(g, classes, rows, margin, dtype):
     # The label entry is -sum_{k != label} y_k.  When the label holds the maximum (a confident, right
     # prediction) that sum is tiny and must still be accurate to a few ulp; when it does not, the sum holds
-    # the maximum term.  The kernels take different paths for the two: both against mpmath.
+    # the maximum term (float32 kernels then take it as the sum of all minus the label's term, which cannot
+    # cancel there).  The kernels take different paths for the two: both against mpmath.
     rng = np.random.default_rng(int(margin) + classes)
     z = rng.standard_normal((rows, classes))
     labels = rng.integers(0, classes, rows)
@@ -177,14 +179,16 @@ def test_gradient_with_the_label_at_the_maximum_and_elsewhere(g, classes, rows, 
     z[0] = -40.0 - 54 * math.log(2)
     z[0, (labels[0] + 1) % classes] = -40.0
     z[0, labels[0]] = 0.0
+    z = z.astype(dtype)
     got = g.cross_entropy_grad(z, labels)
+    assert got.dtype == dtype
     with mpmath.workdps(40):
         for r in (0, 1, rows - 2, rows - 1):
             exps = [mpmath.exp(mpmath.mpf(float(x))) for x in z[r]]
             total = mpmath.fsum(exps)
             expected = [e / total for e in exps]
             expected[labels[r]] = -mpmath.fsum(e for k, e in enumerate(exps) if k != labels[r]) / total
-            error = max_ulps(got[r], [expected], np.float64)
+            error = max_ulps(got[r], [expected], dtype)
             assert error <= 3, (r, bool(at_max[r]), error)
 
 

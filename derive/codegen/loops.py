@@ -35,7 +35,10 @@ the SIMD lanes, the same steps run element-wise over the lanes, and the results
 are computed in lanes and transposed back.
 
 Inputs are read as float64 (float32 rows are widened) and results rounded once
-when stored.  An expression outside these rules raises :class:`LoweringError`.
+when stored, but for the exps of float32 kernels (``NUMBA_SINGLE``): float32
+logits give e^{z_i - m} in float32 arithmetic (``_exp_shifted_float32``, 16 SIMD
+lanes instead of 8), summed and divided in float64.  An expression outside these
+rules raises :class:`LoweringError`.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 
 #: the runtime helpers the loops call (render checks that the runtime defines them)
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
-           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_quotient", "_quotient_single", "_quotient_by",
-           "_quotient_single_by", "_maximum", "_lanes", "_split_point", "_py_exp_shifted", "_py_row_max",
-           "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
+           "_sum_split", "_add_reassoc", "_exp_shifted_single", "_exp_shifted_float32", "_quotient",
+           "_quotient_single", "_quotient_by", "_quotient_single_by", "_maximum", "_lanes", "_split_point",
+           "_py_exp_shifted", "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -108,6 +111,7 @@ class Dialect:
     lane: str = ""      # appended to a per-row value (m, mu, a sum): "[l]" when rows are lanes
     single: bool = False  # float32 results: exp to 1e-9 and plain float64 sums are exact enough
     float64_out: bool = False  # out is always float64: a sum's terms may be kept in out's row
+    float32_exp: bool = False  # float32 logits and results: e^(z_i - m) in float32 arithmetic, kept in float32
 
 
 NUMBA = Dialect("numba", "{base}[r, {index}]", "", "_row_max(z, r)", "out[r] = np.nan", "np.empty(K)", False)
@@ -116,10 +120,12 @@ PYTHON = Dialect("python", "{base}r[{index}]", "_py", "_py_row_max(zr)", "out[r]
 #: many short rows: a block of rows is transposed so that rows are SIMD lanes (the loop over a row of 10
 #: classes is too short to vectorise; the loop over 64 rows is not); every per-row value is an array over lanes
 LANES = Dialect("lanes", "{base}t[{index}, l]", "", "", "", "np.empty((K, lanes))", False, "[l]")
-#: the same for float32 results, which are rounded to 24 bits: an exp with relative error below 1e-9 (no
-#: carried remainder, a degree-8 polynomial) and a plain float64 sum (error K 2^-53) change no float32 result
-#: by more than a hundredth of its ulp, at well under half the cost
-NUMBA_SINGLE = replace(NUMBA, name="numba, float32 results", single=True)
+#: the same for float32 logits and results, which are rounded to 24 bits: e^(z_i - m) computed in float32
+#: arithmetic (``_exp_shifted_float32``, within 0.82 ulp of float32: twice the SIMD lanes of float64) and kept
+#: in float32 (in out's row where it can hold them), in a loop of its own so that it vectorises at full
+#: width, then a plain float64 sum (error K 2^-53, a hundredth of an ulp of float32) and the quotients in
+#: float64, rounded once: within 2 ulp (measured 1.5), where float64 arithmetic gave 0.5 at 1.2-1.5x the time
+NUMBA_SINGLE = replace(NUMBA, name="numba, float32 results", single=True, float32_exp=True)
 #: kernels that have a float32-results twin are called with a float64 out only
 NUMBA_DOUBLE = replace(NUMBA, name="numba, float64 results", float64_out=True)
 LANES_SINGLE = replace(LANES, name="lanes, float32 results", single=True)
@@ -187,7 +193,8 @@ class _Printer:
         if isinstance(e, sp.exp):
             difference = _shifted_operand(e.args[0])
             if difference is not None:
-                helper = "_exp_shifted_single" if self.dialect.single else f"{self.dialect.helper}_exp_shifted"
+                helper = "_exp_shifted_float32" if self.dialect.float32_exp \
+                    else "_exp_shifted_single" if self.dialect.single else f"{self.dialect.helper}_exp_shifted"
                 return f"{helper}({self.code(difference, loop)}, m{self.dialect.lane})"
             if self.dialect.python:
                 return f"math.exp({self.code(e.args[0], loop)})"
@@ -315,10 +322,36 @@ class _Printer:
     def _terms_and_estimate(self, entry: _Sum, term: str) -> list[str]:
         """The loop that writes the terms and forms their plain sum (the estimate that places the split)."""
         number = entry.name[1:]
+        if _float32_terms(entry, self.dialect):
+            return self._float32_terms_and_sum(entry, term)
         return [f"estimate{number} = 0.0",
                 f"for i in range(K):  # the terms of {_comment(entry.term)}",
                 f"    {entry.at('i')} = {term}",
                 f"    estimate{number} = _add_reassoc(estimate{number}, {self._kept(entry, entry.at('i'))})"]
+
+    def _float32_terms_and_sum(self, entry: _Sum, term: str) -> list[str]:
+        """float32 exps in a loop of their own (it vectorises at 16 lanes; a float64 sum in it would halve
+        that), then their plain sum in float64.  A sum that leaves out a label which is not the maximum is the
+        sum of all minus the label's term: the others hold the maximum's 1, so their sum s >= 1 >= that term
+        and the difference loses nothing (error 2K 2^-53 s), without a select in the loop."""
+        estimate = f"estimate{entry.name[1:]}"
+        written = f"float({entry.at('i')})"
+        lines = [f"for i in range(K):  # the terms of {_comment(entry.term)}, in float32",
+                 f"    {entry.at('i')} = {term}"]
+        if entry.skip != "g":
+            return lines + self._float64_sum(estimate, self._kept(entry, written))
+        label_logit = self.code(_shifted_operand(entry.term.args[0]).xreplace({entry.var: gamma}), {})
+        return lines + [f"if {label_logit} < m:  # the maximum is among the others: their sum >= 1 >= the label's"] \
+            + _indented(self._float64_sum(estimate, written)) \
+            + [f"    {estimate} = {estimate} - float({entry.at('g')})",
+               "else:  # the label holds the maximum: the others are summed without it"] \
+            + _indented(self._float64_sum(estimate, self._kept(entry, written)))
+
+    @staticmethod
+    def _float64_sum(name: str, kept: str) -> list[str]:
+        """The plain float64 sum of float32 terms, in a loop of its own."""
+        return [f"{name} = 0.0", "for i in range(K):  # their plain sum, in float64",
+                f"    {name} = _add_reassoc({name}, {kept})"]
 
     def _split_as_written(self, entry: _Sum, term: str) -> list[str]:
         """The faithful sum of terms in [0, 1] that include a 1, split in the loop that writes them: the
@@ -360,6 +393,10 @@ class _Printer:
         return lines
 
 
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
 def _negative(e) -> bool:
     return e.could_extract_minus_sign()
 
@@ -377,6 +414,11 @@ def _whole_softmax_sum(entry: _Sum) -> bool:
     """Whether a sum is sum_i e^(z_i - m) over every i: terms in [0, 1], one of them 1 (``_split_point``); such a
     sum is always a faithful one (its terms are exponentials)."""
     return entry.skip == "-1" and isinstance(entry.term, sp.exp) and _shifted_operand(entry.term.args[0]) is not None
+
+
+def _float32_terms(entry: _Sum, dialect: Dialect) -> bool:
+    """Whether a sum's terms are e^(z_i - m) computed and kept in float32 (the float32_exp dialect)."""
+    return dialect.float32_exp and isinstance(entry.term, sp.exp) and _shifted_operand(entry.term.args[0]) is not None
 
 
 def _skipped_label(factor, var):
@@ -411,25 +453,30 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
     if dialect.lane:
         return lower_lanes(kernel, expr, scatter, dialect)
     lowered = _lower_rows(kernel, expr, scatter, dialect)
-    if dialect.float64_out and kernel.output == "vec":
-        number = _sum_out_can_hold(lowered)
+    if (dialect.float64_out or dialect.float32_exp) and kernel.output == "vec":
+        number = _sum_out_can_hold(lowered, _FLOAT32_BUFFER if dialect.float32_exp else NUMBA.buffer)
         if number is not None:
             lowered = _lower_rows(kernel, expr, scatter, dialect, out_sum=number)
     return lowered
 
 
-def _sum_out_can_hold(lowered: LoopKernel) -> int | None:
+#: a buffer for terms computed in float32
+_FLOAT32_BUFFER = "np.empty(K, np.float32)"
+
+
+def _sum_out_can_hold(lowered: LoopKernel, allocation: str) -> int | None:
     """The first sum whose terms can be written into the row of out itself, saving a K-long buffer that large
     rows push out of the cache (measured, gradient: 4096 x 1000 5.22 -> 4.66 ms, 64 x 50 000 3.96 -> 3.23
     ms): the loop that fills out may read that buffer only at its own entry k, which it reads before it
-    writes, and nothing after that loop may read it.  For a float64 out only (float32 would round the
-    terms); out never shares memory with an input (the module's _output)."""
+    writes, and nothing after that loop may read it.  Only a buffer allocated as `allocation`: float64 terms
+    in a float64 out, float32 terms in a float32 out (an out of another type would round or widen them);
+    out never shares memory with an input (the module's _output)."""
     rows = lowered.body.index("for r in range(rows):")
     loop = next(n for n, line in enumerate(lowered.body) if line.strip() == "for k in range(K):")
     after = "\n".join(lowered.body[loop + 1:])
     for number, line in enumerate(lowered.body[1:rows]):  # the buffers' allocations, in order
         buffer = f"buffer{number}"
-        if line == f"{buffer} = {NUMBA.buffer}" and after.count(f"{buffer}[k]") == after.count(buffer):
+        if line == f"{buffer} = {allocation}" and after.count(f"{buffer}[k]") == after.count(buffer):
             return number
     return None
 
@@ -446,7 +493,8 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         body = [f"rows, K = len({head}), len({head}[0])"]
     else:
         body = [f"rows, K = {head}.shape[0], {head}.shape[1]"]
-        body += [f"{entry.buffer} = {dialect.buffer}" for entry in printer.sums if not entry.in_out]
+        body += [f"{entry.buffer} = {_FLOAT32_BUFFER if _float32_terms(entry, dialect) else dialect.buffer}"
+                 for entry in printer.sums if not entry.in_out]
     body.append("for r in range(rows):")
     row = [f"{name}r = {name}[r]" for name in inputs if name in _INPUTS] if dialect.python else []
     if "gamma" in inputs:

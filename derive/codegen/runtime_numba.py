@@ -16,6 +16,8 @@ must be kept.  So:
   2^n from exponent bits in two halves, so subnormal results and n down to -1076 need no branch).
   It takes the TwoSum remainder of z - m as a second argument: e^(d + rem) without forming d + rem.
   Max error 0.65 ulp on 175 000 points (np.exp: 0.66).
+* ``_exp_shifted_float32`` is the same idea in float32 arithmetic for float32 kernels (twice the SIMD lanes):
+  the TwoSum remainder of z - m, a degree-7 polynomial, 1 + r as a pair; 0.82 ulp of float32.
 * ``_sum_faithful`` adds non-negative terms faithfully (Rump, Ogita and Oishi's split at a power of
   two above the row sum, like the NumPy runtime's ``_row_sums``); only its accumulating additions
   may be reassociated (``_add_reassoc`` carries the fast-math flag on that one instruction), which
@@ -27,6 +29,7 @@ must be kept.  So:
 import math
 
 import numba
+import numpy as np
 import llvmlite.binding as _llvm_binding  # numba's code generator, installed with it
 from llvmlite import ir as _ir
 from numba.core import types as _types
@@ -50,6 +53,13 @@ _LN2_HI = 6.93147180369123816490e-01  # trailing zeros: n * _LN2_HI is exact for
 _LN2_LO = 1.90821492927058770002e-10
 _ROUND = 6755399441055744.0  # 1.5 * 2^52: x + _ROUND - _ROUND is x rounded to an integer, for |x| < 2^51
 _ROUND_BITS = 0x4338000000000000  # the bits of _ROUND: the bits of n + _ROUND are _ROUND_BITS + n
+#: the same constants in float32, for _exp_shifted_float32 (float32 constants keep numba's arithmetic in float32)
+_F32_INV_LN2 = np.float32(1.4426950408889634)
+_F32_LN2_HI = np.float32(0.693145751953125)  # 15 significant bits: n * _F32_LN2_HI is exact for |n| < 2^9
+_F32_LN2_LO = np.float32(1.4286068203094172e-06)  # ln 2 - _F32_LN2_HI
+_F32_ROUND = np.float32(12582912.0)  # 1.5 * 2^23: x + _F32_ROUND - _F32_ROUND is x rounded, for |x| < 2^22
+_F32_LOW = np.float32(-110.0)  # e^-110 rounds to 0 in float32 (its least subnormal is 1.4e-45, e^-103.3)
+_F32_TAYLOR = tuple(np.float32(1.0 / math.factorial(n)) for n in range(8))  # 1/0! .. 1/7!
 
 
 @_intrinsic
@@ -58,6 +68,14 @@ def _bits_as_float(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(_types.float64))
     return _types.float64(_types.int64), codegen
+
+
+@_intrinsic
+def _bits_as_float32(typingctx, bits):
+    """The float32 whose IEEE bits are the low 32 bits of the int64 `bits`."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.trunc(args[0], _ir.IntType(32)), context.get_value_type(_types.float32))
+    return _types.float32(_types.int64), codegen
 
 
 @_intrinsic
@@ -225,6 +243,52 @@ def _exp_shifted_single(zk, m):
     p = ((1.0 + r) + r2 * (0.5 + r * (1.0 / 6.0))) \
         + r4 * (((1.0 / 24.0 + r * (1.0 / 120.0)) + r2 * (1.0 / 720.0 + r * (1.0 / 5040.0))) + r4 * (1.0 / 40320.0))
     return p * _pow2_rounded(rounded)  # 2^n >= 2^-217 is normal: from bits (256 x 1000 softmax 113 -> 103 us)
+
+
+def _scale_float32(p, n):
+    """p * 2^n rounded once to float32 (subnormal results included), for a float32 0.5 <= p <= 2 and an
+    integer-valued float32 -160 <= n <= 0 (in Python: exact in float64, then rounded once)."""
+    return np.float32(math.ldexp(float(p), int(n)))
+
+
+@_overload(_scale_float32, inline="always")
+def _scale_float32_compiled(p, n):
+    if _has_scalef():
+        def impl(p, n):  # one vscalefps
+            return _ldexp_intrinsic(p, n)
+    else:
+        def impl(p, n):  # 2^n from exponent bits in two halves, each >= 2^-80 and normal: one rounding
+            whole = int(n)
+            half = whole >> 1
+            return p * _bits_as_float32((half + 127) << 23) * _bits_as_float32((whole - half + 127) << 23)
+    return impl
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_shifted_float32(zk, m):
+    """e^(z_k - m) <= 1 in float32 arithmetic, for float32 logits z_k and their maximum m (exact in float32):
+    16 lanes of AVX-512 instead of the 8 of float64 (the exps of a 256 x 1000 float32 softmax: 74 -> 48 us).
+
+    The rounding of z_k - m is carried (TwoSum: at z_k - m = -20 it alone would be 20 ulp of float32), then
+    the Cody-Waite reduction z_k - m = n ln2 + r (d - n ln2_hi is exact), a degree-7 Taylor polynomial for
+    |r| <= ln2 / 2 (truncation 5e-9 relative, 0.05 ulp), 1 + r added as a pair and one rounding of p 2^n.
+    Measured on 1.6e6 points: within 0.82 ulp of float32 of e^(z_k - m) (1.06 with 1 + r rounded on its own,
+    which saves 13% of the time).  A masked z_k = -inf gives 0 (the argument is clamped at -110, the NaN
+    remainder dropped)."""
+    mf = np.float32(m)
+    d = zk - mf
+    back = d - zk
+    rem = (zk - (d - back)) - (mf + back)
+    if not d >= _F32_LOW:  # a select: beyond it e^d is 0 in float32 anyway (and -inf has a NaN remainder)
+        rem = np.float32(0.0)
+    d = max(d, _F32_LOW)
+    n = (d * _F32_INV_LN2 + _F32_ROUND) - _F32_ROUND  # the integer nearest d / ln2, as a float32
+    r = ((d - n * _F32_LN2_HI) - n * _F32_LN2_LO) + rem
+    r2 = r * r
+    c = _F32_TAYLOR
+    q = (c[2] + r * c[3]) + r2 * ((c[4] + r * c[5]) + r2 * (c[6] + r * c[7]))
+    a = c[0] + r
+    return _scale_float32(a + (((c[0] - a) + r) + r2 * q), n)  # 1 + r as a pair: one rounding at the end
 
 
 @_jit
