@@ -566,3 +566,34 @@ def test_the_unchecked_fast_path_gives_what_the_checked_path_gives():
         module.softmax(z, axis=True)  # a bool is not the axis 1, on either path
     with pytest.raises(ValueError, match="class axis of z is empty"):
         module.softmax(np.zeros((2, 0)))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_fast_path_with_labels_gives_what_the_checked_path_gives_and_reports_bad_labels_alike(dtype):
+    module = load_numba()
+    rng = np.random.default_rng(4)
+    for rows, classes in ((5, 9), (64, 9), (3, 1000)):  # row by row, rows as lanes, long rows
+        z = (rng.standard_normal((rows, classes)) * 20).astype(dtype)
+        labels = rng.integers(0, classes, rows)
+        strided = np.asfortranarray(z)  # not C-contiguous: through _rows and _labels
+        for name in ("cross_entropy_grad", "cross_entropy"):
+            fn = getattr(module, name)
+            fast, checked = fn(z, labels), fn(strided, labels.astype(np.int32))
+            assert fast.dtype == checked.dtype == dtype and np.array_equal(fast, checked), (name, rows)
+            for bad in (-1, classes, 2 ** 40):
+                wrong = labels.copy()
+                wrong[rows // 2] = bad
+                with pytest.raises(ValueError) as fast_error:
+                    fn(z, wrong)
+                with pytest.raises(ValueError) as checked_error:
+                    fn(strided, wrong[::-1].copy()[::-1])  # the same labels, through the checks
+                assert str(fast_error.value) == str(checked_error.value)
+                assert f"label {bad} at ({rows // 2},)" in str(fast_error.value)
+    # the kernels themselves: the first row whose label is out of range, nothing read or written with it
+    z = np.zeros((70, 5))
+    for kernel in (module._gradient_label_shifted, module._gradient_label_shifted_lanes):
+        out = np.full((70, 5), 7.0)
+        labels = np.zeros(70, np.int64)
+        labels[[40, 50]] = [5, -1]
+        assert kernel(z, labels, out) == 40 and kernel(z, np.zeros(70, np.int64), out) == -1

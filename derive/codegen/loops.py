@@ -460,6 +460,10 @@ def lower(kernel, expr, scatter=None, dialect: Dialect = NUMBA) -> LoopKernel:
     return lowered
 
 
+#: numba kernels that take labels check them before reading with them and return the first bad row (else -1):
+#: the module's fast path then skips its own pass over the labels and reports the bad one as that pass would
+_LABEL_CHECK = "if not 0 <= {label} < K:  # a label out of range: no entry of the row is read with it"
+
 #: a buffer for terms computed in float32
 _FLOAT32_BUFFER = "np.empty(K, np.float32)"
 
@@ -499,6 +503,8 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
     row = [f"{name}r = {name}[r]" for name in inputs if name in _INPUTS] if dialect.python else []
     if "gamma" in inputs:
         row.append("g = gamma[r]")
+        if not dialect.python:  # the Python dialect gets labels that _labels checked
+            row += [_LABEL_CHECK.format(label="g"), "    return r"]
     if "z" in inputs:
         if _uses_mu(printer, expr, scatter) or dialect.python:
             row.append(f"m, mu, usable = {dialect.row_max}  # m = z_mu = max_k z_k")
@@ -532,6 +538,8 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
     else:
         raise LoweringError(f"kernel {kernel.name}: unknown output kind {kernel.output}")
     body += ["    " + line for line in row]
+    if "gamma" in inputs and not dialect.python:
+        body.append("return -1  # every label in range")
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
 
 
@@ -552,7 +560,8 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     for name in transposed:
         block += ["for l in range(n):", "    for i in range(K):", f"        {name}t[i, l] = {name}[start + l, i]"]
     if "gamma" in inputs:
-        block += ["for l in range(n):", "    g[l] = gamma[start + l]"]
+        block += ["for l in range(n):", "    g[l] = gamma[start + l]",
+                  f"    {_LABEL_CHECK.format(label='g[l]')}", "        return start + l"]
     block += ["for l in range(n):", "    m[l] = -math.inf",
               "for i in range(K):  # the row maxima, a NaN carried into them",
               "    for l in range(n):", "        m[l] = _maximum(m[l], zt[i, l])",
@@ -631,6 +640,8 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     body += [f"{name} = np.empty(lanes)" for name in printer.inverses.values()]
     body.append("for start in range(0, rows, lanes):")
     body += ["    " + line for line in block]
+    if "gamma" in inputs:
+        body.append("return -1  # every label in range")
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
 
 
