@@ -959,10 +959,13 @@ def _gradient_label_shifted(z, gamma, out):
             low0 = 0.0
             for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
                 out[r, i] = _exp_shifted(z[r, i], m)
-                kept = out[r, i] if i != g else 0.0
+                kept = out[r, i]
                 part = (kept + sigma0) - sigma0  # exact
                 high0 = _add_reassoc(high0, part)  # exact, in any order
                 low0 = _add_reassoc(low0, kept - part)
+            part = (out[r, g] + sigma0) - sigma0  # the skipped term's, as in the loop
+            high0 = high0 - part  # exact
+            low0 = low0 - (out[r, g] - part)
             s0 = high0 + low0  # faithful sum over i
         else:  # the label holds the maximum: the sum may be tiny, its split point found from it
             estimate0 = 0.0

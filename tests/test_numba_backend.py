@@ -409,7 +409,10 @@ def test_every_numba_kernel_is_a_proved_kernel_lowered_to_loops():
 def test_the_label_entry_is_never_the_sum_minus_the_entry():
     text = render_numba.render()
     body = text.split("def _gradient_label_shifted", 1)[1].split("\ndef ", 1)[0]
-    assert "_sum_split(out[r], g, estimate0)" in body and "if i != g else 0.0" in body  # the label left out
+    split, otherwise = body.split("if z[r, g] < m:", 1)[1].split("else:", 1)
+    assert "_sum_split(out[r], g, estimate0)" in otherwise and "if i != g else 0.0" in otherwise  # left out
+    # the label not the maximum: its split parts taken back out of the split sums, the high one exactly
+    assert "high0 = high0 - part  # exact" in split and "low0 = low0 - (out[r, g] - part)" in split
     assert "out[r, g] = -_quotient(s0, h0)" in body  # minus the others over the whole sum
 
 

@@ -357,15 +357,19 @@ class _Printer:
         """The faithful sum of terms in [0, 1] that include a 1, split in the loop that writes them: the
         split point is known before it (``_split_point``), so no estimate and no second pass are needed."""
         number = entry.name[1:]
-        kept = self._kept(entry, entry.at("i"))
-        return [f"sigma{number} = _split_point(K)", f"high{number} = 0.0", f"low{number} = 0.0",
-                f"for i in range(K):  # the terms of {_comment(entry.term)}, split as they are written",
-                f"    {entry.at('i')} = {term}",
-                f"    kept = {kept}",
-                f"    part = (kept + sigma{number}) - sigma{number}  # exact",
-                f"    high{number} = _add_reassoc(high{number}, part)  # exact, in any order",
-                f"    low{number} = _add_reassoc(low{number}, kept - part)",
-                f"{entry.name} = high{number} + low{number}  # faithful sum over i"]
+        lines = [f"sigma{number} = _split_point(K)", f"high{number} = 0.0", f"low{number} = 0.0",
+                 f"for i in range(K):  # the terms of {_comment(entry.term)}, split as they are written",
+                 f"    {entry.at('i')} = {term}",
+                 f"    kept = {entry.at('i')}",
+                 f"    part = (kept + sigma{number}) - sigma{number}  # exact",
+                 f"    high{number} = _add_reassoc(high{number}, part)  # exact, in any order",
+                 f"    low{number} = _add_reassoc(low{number}, kept - part)"]
+        if entry.skip != "-1":  # its parts taken out again after the loop, not a select in it: the high sum
+            skipped = entry.at(entry.skip)  # stays exact, the low one gains one rounding far below ulp(s)
+            lines += [f"part = ({skipped} + sigma{number}) - sigma{number}  # the skipped term's, as in the loop",
+                      f"high{number} = high{number} - part  # exact",
+                      f"low{number} = low{number} - ({skipped} - part)"]
+        return lines + [f"{entry.name} = high{number} + low{number}  # faithful sum over i"]
 
     def hoist(self, expr: sp.Expr, loop_index: sp.Symbol) -> list[str]:
         """Assign every largest subexpression free of the loop index (and not already a name) before the loop."""
