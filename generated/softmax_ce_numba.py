@@ -741,6 +741,21 @@ def _quotient_single_by(a, b, inverse):
     return a * inverse
 
 
+#: rows of at most this many bytes have the next row's maximum found in the loop that writes their results:
+#: that loop then holds three rows (this one's logits and results, the next one's logits) in the L1 cache, a
+#: quarter of its 48 KB each at most (measured: 1024 x 4000 float64, 32 KB rows, 1.09x slower with it; 16 KB
+#: float32 rows no faster)
+_AHEAD_BYTES = 12288
+
+
+@_jit
+def _max_ahead(z):
+    """Whether a kernel finds row r + 1's maximum in row r's last loop: a pass over the row fewer, and the next
+    row comes from memory while this one is computed (measured, softmax: 256 x 1000 float64 187 -> 173 us,
+    4096 x 1000 float32 1.73 -> 1.49 ms)."""
+    return z.shape[1] * z.itemsize <= _AHEAD_BYTES
+
+
 @_jit
 def _row_max_value(z, r):
     """(m, usable) of row r of z, for kernels that do not need the index of the maximum: one max reduction in
@@ -838,8 +853,15 @@ def _softmax_shifted(z, out):
     Checker: proved, assumptions used: none
     """
     rows, K = z.shape[0], z.shape[1]
+    ahead = _max_ahead(z)  # rows short enough to read the next one beside this one
+    known = False  # whether m_ahead, usable_ahead hold row r's maximum
+    m_ahead, usable_ahead = 0.0, False
     for r in range(rows):
-        m, usable = _row_max_value(z, r)  # m = max_k z_k
+        if known:  # found while the previous row was written
+            m, usable = m_ahead, usable_ahead
+        else:
+            m, usable = _row_max_value(z, r)  # m = max_k z_k
+        known = False
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -853,8 +875,17 @@ def _softmax_shifted(z, out):
             high0 = _add_reassoc(high0, part)  # exact, in any order
             low0 = _add_reassoc(low0, kept - part)
         s0 = high0 + low0  # faithful sum over i
-        for k in range(K):
-            out[r, k] = _quotient(out[r, k], s0)
+        if ahead and r + 1 < rows:
+            top = z[r + 1, 0]
+            for k in range(K):
+                out[r, k] = _quotient(out[r, k], s0)
+                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
+            m_ahead = float(top)
+            usable_ahead = -math.inf < m_ahead < math.inf
+            known = True
+        else:
+            for k in range(K):
+                out[r, k] = _quotient(out[r, k], s0)
 
 
 @_jit
@@ -945,11 +976,18 @@ def _gradient_label_shifted(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     """
     rows, K = z.shape[0], z.shape[1]
+    ahead = _max_ahead(z)  # rows short enough to read the next one beside this one
+    known = False  # whether m_ahead, usable_ahead hold row r's maximum
+    m_ahead, usable_ahead = 0.0, False
     for r in range(rows):
         g = gamma[r]
         if not 0 <= g < K:  # a label out of range: no entry of the row is read with it
             return r
-        m, usable = _row_max_value(z, r)  # m = max_k z_k
+        if known:  # found while the previous row was written
+            m, usable = m_ahead, usable_ahead
+        else:
+            m, usable = _row_max_value(z, r)  # m = max_k z_k
+        known = False
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -974,8 +1012,17 @@ def _gradient_label_shifted(z, gamma, out):
                 estimate0 = _add_reassoc(estimate0, out[r, i] if i != g else 0.0)
             s0 = _sum_split(out[r], g, estimate0)  # faithful sum over i, skipping i = g
         h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
-        for k in range(K):
-            out[r, k] = _quotient(out[r, k], h0)
+        if ahead and r + 1 < rows:
+            top = z[r + 1, 0]
+            for k in range(K):
+                out[r, k] = _quotient(out[r, k], h0)
+                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
+            m_ahead = float(top)
+            usable_ahead = -math.inf < m_ahead < math.inf
+            known = True
+        else:
+            for k in range(K):
+                out[r, k] = _quotient(out[r, k], h0)
         out[r, g] = -_quotient(s0, h0)  # the label entry
     return -1  # every label in range
 
@@ -1415,8 +1462,15 @@ def _softmax_shifted_single(z, out):
     Checker: proved, assumptions used: none
     """
     rows, K = z.shape[0], z.shape[1]
+    ahead = _max_ahead(z)  # rows short enough to read the next one beside this one
+    known = False  # whether m_ahead, usable_ahead hold row r's maximum
+    m_ahead, usable_ahead = 0.0, False
     for r in range(rows):
-        m, usable = _row_max_value(z, r)  # m = max_k z_k
+        if known:  # found while the previous row was written
+            m, usable = m_ahead, usable_ahead
+        else:
+            m, usable = _row_max_value(z, r)  # m = max_k z_k
+        known = False
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -1426,8 +1480,17 @@ def _softmax_shifted_single(z, out):
         for i in range(K):  # their plain sum, in float64
             estimate0 = _add_reassoc(estimate0, float(out[r, i]))
         s0 = estimate0  # the plain sum over i
-        for k in range(K):
-            out[r, k] = _quotient_single(out[r, k], s0)
+        if ahead and r + 1 < rows:
+            top = z[r + 1, 0]
+            for k in range(K):
+                out[r, k] = _quotient_single(out[r, k], s0)
+                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
+            m_ahead = float(top)
+            usable_ahead = -math.inf < m_ahead < math.inf
+            known = True
+        else:
+            for k in range(K):
+                out[r, k] = _quotient_single(out[r, k], s0)
 
 
 @_jit
@@ -1521,11 +1584,18 @@ def _gradient_label_shifted_single(z, gamma, out):
     Checker: proved, assumptions used: one_hot
     """
     rows, K = z.shape[0], z.shape[1]
+    ahead = _max_ahead(z)  # rows short enough to read the next one beside this one
+    known = False  # whether m_ahead, usable_ahead hold row r's maximum
+    m_ahead, usable_ahead = 0.0, False
     for r in range(rows):
         g = gamma[r]
         if not 0 <= g < K:  # a label out of range: no entry of the row is read with it
             return r
-        m, usable = _row_max_value(z, r)  # m = max_k z_k
+        if known:  # found while the previous row was written
+            m, usable = m_ahead, usable_ahead
+        else:
+            m, usable = _row_max_value(z, r)  # m = max_k z_k
+        known = False
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
@@ -1542,8 +1612,17 @@ def _gradient_label_shifted_single(z, gamma, out):
                 estimate0 = _add_reassoc(estimate0, float(out[r, i]) if i != g else 0.0)
         s0 = estimate0  # the plain sum over i, skipping i = g
         h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
-        for k in range(K):
-            out[r, k] = _quotient_single(out[r, k], h0)
+        if ahead and r + 1 < rows:
+            top = z[r + 1, 0]
+            for k in range(K):
+                out[r, k] = _quotient_single(out[r, k], h0)
+                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
+            m_ahead = float(top)
+            usable_ahead = -math.inf < m_ahead < math.inf
+            known = True
+        else:
+            for k in range(K):
+                out[r, k] = _quotient_single(out[r, k], h0)
         out[r, g] = -_quotient_single(s0, h0)  # the label entry
     return -1  # every label in range
 

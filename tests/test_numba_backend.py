@@ -39,7 +39,7 @@ from derive.codegen.render import runtime_source
 from derive.errors import LoweringError
 from derive.notation import K, i, k, z
 
-from generated_module import NUMBA_PATH, load_numba, top_level_imports
+from generated_module import NUMBA_PATH, load, load_numba, top_level_imports
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed (pip install 'derive[fast]')")
@@ -552,6 +552,31 @@ def test_rows_as_lanes_keep_the_non_finite_policy_row_by_row():
         finite = np.isfinite(b)
         a, b = np.where(finite, a, 0.0), np.where(finite, b, 0.0)
         assert np.all(np.abs(a - b)[finite] <= 8 * np.spacing(np.maximum(np.abs(a), np.abs(b)))[finite]), name
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_maximum_found_ahead_gives_each_row_what_it_gives_alone(dtype):
+    # rows of <= _AHEAD_BYTES have the next row's maximum found while the current row is written: a NaN, +inf
+    # or all -inf in any position of the next row must still reach that row's policy, and every row must be
+    # bit for bit what it is computed alone (a single row has no next one)
+    module = load_numba()
+    rng = np.random.default_rng(12)
+    z = (rng.standard_normal((12, 1000)) * 30).astype(dtype)
+    z[1, 0], z[3, 999], z[5, 417] = np.nan, np.inf, np.nan
+    z[7] = -np.inf
+    z[9, :500] = -np.inf  # masked classes only: the row keeps its softmax
+    z[11, 999] = 1e4  # the last row's maximum at its end
+    labels = rng.integers(0, 1000, 12)
+    assert module._max_ahead(z) and not module._max_ahead(np.zeros((2, 12289 // z.itemsize + 1), dtype))
+    for name, args in (("softmax", ()), ("cross_entropy_grad", (labels,))):
+        fn = getattr(module, name)
+        together = fn(z, *args)
+        alone = np.concatenate([fn(z[r:r + 1], *(a[r:r + 1] for a in args)) for r in range(12)])
+        assert np.array_equal(together, alone, equal_nan=True), name
+        assert np.isnan(together[[1, 3, 5, 7]]).all() and not np.isnan(np.delete(together, [1, 3, 5, 7], 0)).any()
+        reference = getattr(load(), name)(z, *args)  # the NumPy module: the same policy, a few ulp apart
+        np.testing.assert_allclose(together, reference, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-30)
 
 
 @needs_numba

@@ -28,7 +28,9 @@ one rule per node type (``_Printer``):
   correctly rounded quotient without a divide per entry);
 * a row that has no softmax (NaN, +inf, or every entry -inf) is NaN in every
   result, the NumPy module's non-finite policy; the row maximum is one
-  ``_maximum`` reduction (llvm.maximum), which carries a NaN into it.
+  ``_maximum`` reduction (llvm.maximum), which carries a NaN into it.  For rows of
+  at most ``_AHEAD_BYTES`` it is found for the next row in the loop that writes
+  this row's results (a pass fewer, and the next row is fetched meanwhile).
 
 Many short rows (``lower_lanes``): blocks of rows are transposed so that rows are
 the SIMD lanes, the same steps run element-wise over the lanes, and the results
@@ -54,7 +56,8 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
            "_sum_split", "_add_reassoc", "_exp_shifted_single", "_exp_shifted_float32", "_quotient",
            "_quotient_single", "_quotient_by", "_quotient_single_by", "_maximum", "_lanes", "_split_point",
-           "_py_exp_shifted", "_py_row_max", "_py_sum_faithful", "_py_sum_compensated", "_py_exp_shifted_row")
+           "_max_ahead", "_py_exp_shifted", "_py_row_max", "_py_sum_faithful", "_py_sum_compensated",
+           "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
 #: reference count per row: 60 ns, more than a row of 10 classes takes to compute)
@@ -503,17 +506,30 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         body = [f"rows, K = {head}.shape[0], {head}.shape[1]"]
         body += [f"{entry.buffer} = {_FLOAT32_BUFFER if _float32_terms(entry, dialect) else dialect.buffer}"
                  for entry in printer.sums if not entry.in_out]
+    # the next row's maximum found in this row's last loop, which writes out: one pass over the row fewer
+    ahead = not dialect.python and "z" in inputs and kernel.output == "vec" and not _uses_mu(printer, expr, scatter)
+    if ahead:
+        body += ["ahead = _max_ahead(z)  # rows short enough to read the next one beside this one",
+                 "known = False  # whether m_ahead, usable_ahead hold row r's maximum",
+                 "m_ahead, usable_ahead = 0.0, False"]
     body.append("for r in range(rows):")
     row = [f"{name}r = {name}[r]" for name in inputs if name in _INPUTS] if dialect.python else []
     if "gamma" in inputs:
         row.append("g = gamma[r]")
         if not dialect.python:  # the Python dialect gets labels that _labels checked
             row += [_LABEL_CHECK.format(label="g"), "    return r"]
-    if "z" in inputs:
+    if ahead:
+        row += ["if known:  # found while the previous row was written",
+                "    m, usable = m_ahead, usable_ahead",
+                "else:",
+                "    m, usable = _row_max_value(z, r)  # m = max_k z_k",
+                "known = False"]
+    elif "z" in inputs:
         if _uses_mu(printer, expr, scatter) or dialect.python:
             row.append(f"m, mu, usable = {dialect.row_max}  # m = z_mu = max_k z_k")
         else:  # the index of the maximum is not read: not looked for
             row.append("m, usable = _row_max_value(z, r)  # m = max_k z_k")
+    if "z" in inputs:
         row.append("if not usable:  # NaN, +inf or no finite logit: the row has no softmax")
         width = "K" if kernel.output == "vec" else "1"
         row.append(f"    {dialect.nan_row.format(width=width)}")
@@ -531,8 +547,22 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
             row.append(f"out[r][g] = {printer.code(scatter, {})}  # the label entry")
     elif kernel.output == "vec":
         row += printer.hoist(expr, k)
-        row.append("for k in range(K):")
-        row.append(f"    out[r, k] = {printer.code(expr, {k: 'k'})}")
+        value = printer.code(expr, {k: 'k'})
+        if ahead:
+            row += ["if ahead and r + 1 < rows:",
+                    "    top = z[r + 1, 0]",
+                    "    for k in range(K):",
+                    f"        out[r, k] = {value}",
+                    "        top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it",
+                    "    m_ahead = float(top)",
+                    "    usable_ahead = -math.inf < m_ahead < math.inf",
+                    "    known = True",
+                    "else:",
+                    "    for k in range(K):",
+                    f"        out[r, k] = {value}"]
+        else:
+            row.append("for k in range(K):")
+            row.append(f"    out[r, k] = {value}")
         if scatter is not None:
             row.append(f"out[r, g] = {printer.code(scatter, {})}  # the label entry")
     elif kernel.output == "matrix" and not dialect.python:
