@@ -311,6 +311,36 @@ def test_quotient_is_the_correctly_rounded_division(rt):
     assert rt._quotient(1.0, 3.0) == 1.0 / 3.0 and rt._quotient(0.0, 7.0) == 0.0
 
 
+def test_float32_quotient_is_rounded_once_from_float32_arithmetic(rt):
+    # a float32 term divided by a float64 sum: 1/b as two float32 parts and one FMA; the float32 result must be
+    # the correctly rounded quotient a / b, or at worst the other neighbour of an exact quotient within 2^-40
+    # of the midpoint (the product is formed to 2^-47)
+    import numba
+
+    @numba.njit
+    def divide_all(a, b, out):
+        for n in range(a.shape[0]):
+            out[n] = rt._quotient_single(a[n], b)
+
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        b = float(np.exp(rng.uniform(0, 10)) * rng.uniform(1, 2))
+        a = (rng.uniform(0.5, 1, 100_000) * np.exp2(rng.integers(-140, 1, 100_000))).astype(np.float32)
+        got = np.empty_like(a)
+        divide_all(a, b, got)
+        assert got.dtype == np.float32
+        exact = a.astype(np.float64) / b  # 2^-53 relative: far finer than float32
+        rounded = exact.astype(np.float32)
+        large = np.abs(exact) >= 2.0 ** -100
+        off = (got != rounded) & large
+        spacing = np.spacing(np.abs(rounded).astype(np.float32)).astype(np.float64)
+        midpoint_distance = np.abs(np.abs(exact - got.astype(np.float64)) - spacing / 2) / spacing
+        assert off.sum() <= 2 and (midpoint_distance[off] < 2.0 ** -20).all(), (off.sum(), b)
+        # below 2^-100 (a probability no float32 sum can tell from 0 against 1) a lo loses bits to underflow:
+        # within one ulp there
+        assert (~large).sum() > 100 and (np.abs(exact - got)[~large] <= spacing[~large]).all()
+
+
 _SCALE_PROBE = """
 import sys
 import numba
