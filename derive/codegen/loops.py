@@ -56,7 +56,7 @@ from ..notation import gamma, j, m, mu, t, v, y, z
 HELPERS = ("_exp_shifted", "_exp_plus", "_row_max", "_row_max_value", "_sum_faithful", "_sum_compensated",
            "_sum_split", "_add_reassoc", "_exp_shifted_single", "_exp_shifted_float32", "_quotient",
            "_quotient_single", "_quotient_by", "_quotient_single_by", "_maximum", "_lanes", "_split_point",
-           "_max_ahead", "_py_exp_shifted", "_py_row_max", "_py_sum_faithful", "_py_sum_compensated",
+           "_py_exp_shifted", "_py_row_max", "_py_sum_faithful", "_py_sum_compensated",
            "_py_exp_shifted_row")
 
 #: the inputs a kernel reads entry by entry, as 2-D arrays indexed [r, i] (a row view z[r] would cost a
@@ -115,6 +115,7 @@ class Dialect:
     single: bool = False  # float32 results: exp to 1e-9 and plain float64 sums are exact enough
     float64_out: bool = False  # out is always float64: a sum's terms may be kept in out's row
     float32_exp: bool = False  # float32 logits and results: e^(z_i - m) in float32 arithmetic, kept in float32
+    long_rows: bool = False  # the next row's maximum found in the exps' loop, not the last one (rows > 12 KB)
 
 
 NUMBA = Dialect("numba", "{base}[r, {index}]", "", "_row_max(z, r)", "out[r] = np.nan", "np.empty(K)", False)
@@ -132,6 +133,11 @@ NUMBA_SINGLE = replace(NUMBA, name="numba, float32 results", single=True, float3
 #: kernels that have a float32-results twin are called with a float64 out only
 NUMBA_DOUBLE = replace(NUMBA, name="numba, float64 results", float64_out=True)
 LANES_SINGLE = replace(LANES, name="lanes, float32 results", single=True)
+#: rows of more than _AHEAD_BYTES (the runtime's): their kernels find the next row's maximum in the loop that
+#: computes the exps (compute-bound, it hides the next row's stream from memory), where short rows do it in
+#: the last loop (a pass fewer, all in the L1 cache; measured, the other way round each is 10-20% slower)
+NUMBA_DOUBLE_LONG = replace(NUMBA_DOUBLE, name="numba, float64 results, long rows", long_rows=True)
+NUMBA_SINGLE_LONG = replace(NUMBA_SINGLE, name="numba, float32 results, long rows", long_rows=True)
 
 
 class _Printer:
@@ -145,6 +151,7 @@ class _Printer:
         self.reads: dict = {}  # expression -> code that already holds its value
         self.hoisted: list[tuple[str, str]] = []
         self.inverses: dict[str, str] = {}  # rows as lanes: a divisor's code -> the array of its inverses
+        self.ahead = False  # the first sum's terms loop also finds the next row's maximum (top)
 
     # -- sums -----------------------------------------------------------------
     def collect_sums(self, expr: sp.Expr) -> None:
@@ -312,9 +319,17 @@ class _Printer:
                 continue
             else:
                 lines.append(f"for i in range(K):  # the terms of {_comment(entry.term)}")
-                lines.append(f"    {entry.at('i')} = {term}")
+                lines += self._term_lines(entry, term)
             helper = self.dialect.helper + ("_sum_faithful" if entry.faithful else "_sum_compensated")
             lines.append(f"{entry.name} = {helper}({entry.array}, {entry.skip})  # sum over i{skipped}")
+        return lines
+
+    def _term_lines(self, entry: _Sum, term: str) -> list[str]:
+        """The line in a terms loop that writes term i; in the first one of a kernel that looks ahead, also the
+        next row's maximum: that row streams in while this one's exps are computed, and its own pass is saved."""
+        lines = [f"    {entry.at('i')} = {term}"]
+        if self.ahead and entry is self.sums[0]:
+            lines.append("    top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it")
         return lines
 
     @staticmethod
@@ -329,7 +344,7 @@ class _Printer:
             return self._float32_terms_and_sum(entry, term)
         return [f"estimate{number} = 0.0",
                 f"for i in range(K):  # the terms of {_comment(entry.term)}",
-                f"    {entry.at('i')} = {term}",
+                *self._term_lines(entry, term),
                 f"    estimate{number} = _add_reassoc(estimate{number}, {self._kept(entry, entry.at('i'))})"]
 
     def _float32_terms_and_sum(self, entry: _Sum, term: str) -> list[str]:
@@ -340,7 +355,7 @@ class _Printer:
         estimate = f"estimate{entry.name[1:]}"
         written = f"float({entry.at('i')})"
         lines = [f"for i in range(K):  # the terms of {_comment(entry.term)}, in float32",
-                 f"    {entry.at('i')} = {term}"]
+                 *self._term_lines(entry, term)]
         if entry.skip != "g":
             return lines + self._float64_sum(estimate, self._kept(entry, written))
         label_logit = self.code(_shifted_operand(entry.term.args[0]).xreplace({entry.var: gamma}), {})
@@ -362,7 +377,7 @@ class _Printer:
         number = entry.name[1:]
         lines = [f"sigma{number} = _split_point(K)", f"high{number} = 0.0", f"low{number} = 0.0",
                  f"for i in range(K):  # the terms of {_comment(entry.term)}, split as they are written",
-                 f"    {entry.at('i')} = {term}",
+                 *self._term_lines(entry, term),
                  f"    kept = {entry.at('i')}",
                  f"    part = (kept + sigma{number}) - sigma{number}  # exact",
                  f"    high{number} = _add_reassoc(high{number}, part)  # exact, in any order",
@@ -506,11 +521,13 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         body = [f"rows, K = {head}.shape[0], {head}.shape[1]"]
         body += [f"{entry.buffer} = {_FLOAT32_BUFFER if _float32_terms(entry, dialect) else dialect.buffer}"
                  for entry in printer.sums if not entry.in_out]
-    # the next row's maximum found in this row's last loop, which writes out: one pass over the row fewer
-    ahead = not dialect.python and "z" in inputs and kernel.output == "vec" and not _uses_mu(printer, expr, scatter)
+    # the next row's maximum found while this row is computed: one pass over the row fewer
+    ahead = looks_ahead(kernel, printer, expr, scatter, dialect)
+    if dialect.long_rows and not ahead:
+        raise LoweringError(f"kernel {kernel.name}: no long-rows version (it does not look ahead)")
     if ahead:
-        body += ["ahead = _max_ahead(z)  # rows short enough to read the next one beside this one",
-                 "known = False  # whether m_ahead, usable_ahead hold row r's maximum",
+        printer.ahead = dialect.long_rows  # in the exps' loop; else in the last loop
+        body += ["known = False  # whether m_ahead, usable_ahead hold row r's maximum",
                  "m_ahead, usable_ahead = 0.0, False"]
     body.append("for r in range(rows):")
     row = [f"{name}r = {name}[r]" for name in inputs if name in _INPUTS] if dialect.python else []
@@ -534,7 +551,14 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         width = "K" if kernel.output == "vec" else "1"
         row.append(f"    {dialect.nan_row.format(width=width)}")
         row.append("    continue")
+    if printer.ahead:
+        row += ["following = min(r + 1, rows - 1)  # the last row reads itself again: harmless",
+                "top = z[following, 0]"]
     row += printer.sum_lines()
+    if printer.ahead:
+        row += ["m_ahead = float(top)",
+                "usable_ahead = -math.inf < m_ahead < math.inf",
+                "known = r + 1 < rows"]
     k = kernel.class_index
     if kernel.output == "row" and dialect.python:
         row += [f"out[r] = [{printer.code(expr, {})}]"]
@@ -548,8 +572,8 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
     elif kernel.output == "vec":
         row += printer.hoist(expr, k)
         value = printer.code(expr, {k: 'k'})
-        if ahead:
-            row += ["if ahead and r + 1 < rows:",
+        if ahead and not printer.ahead:
+            row += ["if r + 1 < rows:",
                     "    top = z[r + 1, 0]",
                     "    for k in range(K):",
                     f"        out[r, k] = {value}",
@@ -677,6 +701,13 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     if "gamma" in inputs:
         body.append("return -1  # every label in range")
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
+
+
+def looks_ahead(kernel, printer: _Printer, expr, scatter, dialect: Dialect) -> bool:
+    """Whether a row-by-row numba kernel finds the next row's maximum while it computes this row: kernels that
+    read logits, write a vector and need only the maximum's value (not its index)."""
+    return not dialect.python and not dialect.lane and "z" in kernel.inputs and kernel.output == "vec" \
+        and not _uses_mu(printer, expr, scatter)
 
 
 def _uses_mu(printer: _Printer, expr, scatter) -> bool:

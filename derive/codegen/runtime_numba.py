@@ -409,19 +409,12 @@ def _quotient_single_by(a, b, inverse):
     return a * inverse
 
 
-#: rows of at most this many bytes have the next row's maximum found in the loop that writes their results:
-#: that loop then holds three rows (this one's logits and results, the next one's logits) in the L1 cache, a
-#: quarter of its 48 KB each at most (measured: 1024 x 4000 float64, 32 KB rows, 1.09x slower with it; 16 KB
-#: float32 rows no faster)
+#: rows of at most this many bytes take the kernels that find the next row's maximum in the loop that writes
+#: their results: that loop then holds three rows (this one's logits and results, the next one's logits) in the
+#: L1 cache, a quarter of its 48 KB each at most; longer rows take the *_long kernels, which find it in the
+#: loop that computes the exps (measured: 1024 x 4000 float64, 32 KB rows, 1.09x slower the first way, 0.86x
+#: the second; 4096 x 1000, 8 KB rows, 1.15x slower the second way)
 _AHEAD_BYTES = 12288
-
-
-@_jit
-def _max_ahead(z):
-    """Whether a kernel finds row r + 1's maximum in row r's last loop: a pass over the row fewer, and the next
-    row comes from memory while this one is computed (measured, softmax: 256 x 1000 float64 187 -> 173 us,
-    4096 x 1000 float32 1.73 -> 1.49 ms)."""
-    return z.shape[1] * z.itemsize <= _AHEAD_BYTES
 
 
 @_jit
