@@ -754,14 +754,6 @@ def _quotient_single_by(a, b, inverse):
     return a * inverse
 
 
-#: rows of at most this many bytes take the kernels that find the next row's maximum in the loop that writes
-#: their results: that loop then holds three rows (this one's logits and results, the next one's logits) in the
-#: L1 cache, a quarter of its 48 KB each at most; longer rows take the *_long kernels, which find it in the
-#: loop that computes the exps (measured: 1024 x 4000 float64, 32 KB rows, 1.09x slower the first way, 0.86x
-#: the second; 4096 x 1000, 8 KB rows, 1.15x slower the second way)
-_AHEAD_BYTES = 12288
-
-
 @_jit
 def _row_max_value(z, r):
     """(m, usable) of row r of z, for kernels that do not need the index of the maximum: one max reduction in
@@ -862,7 +854,7 @@ def _softmax_shifted(z, out):
     known = False  # whether m_ahead, usable_ahead hold row r's maximum
     m_ahead, usable_ahead = 0.0, False
     for r in range(rows):
-        if known:  # found while the previous row was written
+        if known:  # found while the previous row was computed
             m, usable = m_ahead, usable_ahead
         else:
             m, usable = _row_max_value(z, r)  # m = max_k z_k
@@ -870,27 +862,24 @@ def _softmax_shifted(z, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
+        top = z[following, 0]
         sigma0 = _split_point(K)
         high0 = 0.0
         low0 = 0.0
         for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
             out[r, i] = _exp_shifted(z[r, i], m)
+            top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
             kept = out[r, i]
             part = (kept + sigma0) - sigma0  # exact
             high0 = _add_reassoc(high0, part)  # exact, in any order
             low0 = _add_reassoc(low0, kept - part)
         s0 = high0 + low0  # faithful sum over i
-        if r + 1 < rows:
-            top = z[r + 1, 0]
-            for k in range(K):
-                out[r, k] = _quotient(out[r, k], s0)
-                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
-            m_ahead = float(top)
-            usable_ahead = -math.inf < m_ahead < math.inf
-            known = True
-        else:
-            for k in range(K):
-                out[r, k] = _quotient(out[r, k], s0)
+        m_ahead = float(top)
+        usable_ahead = -math.inf < m_ahead < math.inf
+        known = r + 1 < rows
+        for k in range(K):
+            out[r, k] = _quotient(out[r, k], s0)
 
 
 @_jit
@@ -987,7 +976,7 @@ def _gradient_label_shifted(z, gamma, out):
         g = gamma[r]
         if not 0 <= g < K:  # a label out of range: no entry of the row is read with it
             return r
-        if known:  # found while the previous row was written
+        if known:  # found while the previous row was computed
             m, usable = m_ahead, usable_ahead
         else:
             m, usable = _row_max_value(z, r)  # m = max_k z_k
@@ -995,12 +984,15 @@ def _gradient_label_shifted(z, gamma, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
+        top = z[following, 0]
         if z[r, g] < m:  # the maximum is among the terms summed: s in [1, K]
             sigma0 = _split_point(K)
             high0 = 0.0
             low0 = 0.0
             for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
                 out[r, i] = _exp_shifted(z[r, i], m)
+                top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
                 kept = out[r, i]
                 part = (kept + sigma0) - sigma0  # exact
                 high0 = _add_reassoc(high0, part)  # exact, in any order
@@ -1013,20 +1005,15 @@ def _gradient_label_shifted(z, gamma, out):
             estimate0 = 0.0
             for i in range(K):  # the terms of exp(-m + z[_i1])
                 out[r, i] = _exp_shifted(z[r, i], m)
+                top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
                 estimate0 = _add_reassoc(estimate0, out[r, i] if i != g else 0.0)
             s0 = _sum_split(out[r], g, estimate0)  # faithful sum over i, skipping i = g
+        m_ahead = float(top)
+        usable_ahead = -math.inf < m_ahead < math.inf
+        known = r + 1 < rows
         h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
-        if r + 1 < rows:
-            top = z[r + 1, 0]
-            for k in range(K):
-                out[r, k] = _quotient(out[r, k], h0)
-                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
-            m_ahead = float(top)
-            usable_ahead = -math.inf < m_ahead < math.inf
-            known = True
-        else:
-            for k in range(K):
-                out[r, k] = _quotient(out[r, k], h0)
+        for k in range(K):
+            out[r, k] = _quotient(out[r, k], h0)
         out[r, g] = -_quotient(s0, h0)  # the label entry
     return -1  # every label in range
 
@@ -1469,7 +1456,7 @@ def _softmax_shifted_single(z, out):
     known = False  # whether m_ahead, usable_ahead hold row r's maximum
     m_ahead, usable_ahead = 0.0, False
     for r in range(rows):
-        if known:  # found while the previous row was written
+        if known:  # found while the previous row was computed
             m, usable = m_ahead, usable_ahead
         else:
             m, usable = _row_max_value(z, r)  # m = max_k z_k
@@ -1477,23 +1464,20 @@ def _softmax_shifted_single(z, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
+        top = z[following, 0]
         for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
             out[r, i] = _exp_shifted_float32(z[r, i], m)
+            top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
         estimate0 = 0.0
         for i in range(K):  # their plain sum, in float64
             estimate0 = _add_reassoc(estimate0, float(out[r, i]))
         s0 = estimate0  # the plain sum over i
-        if r + 1 < rows:
-            top = z[r + 1, 0]
-            for k in range(K):
-                out[r, k] = _quotient_single(out[r, k], s0)
-                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
-            m_ahead = float(top)
-            usable_ahead = -math.inf < m_ahead < math.inf
-            known = True
-        else:
-            for k in range(K):
-                out[r, k] = _quotient_single(out[r, k], s0)
+        m_ahead = float(top)
+        usable_ahead = -math.inf < m_ahead < math.inf
+        known = r + 1 < rows
+        for k in range(K):
+            out[r, k] = _quotient_single(out[r, k], s0)
 
 
 @_jit
@@ -1593,7 +1577,7 @@ def _gradient_label_shifted_single(z, gamma, out):
         g = gamma[r]
         if not 0 <= g < K:  # a label out of range: no entry of the row is read with it
             return r
-        if known:  # found while the previous row was written
+        if known:  # found while the previous row was computed
             m, usable = m_ahead, usable_ahead
         else:
             m, usable = _row_max_value(z, r)  # m = max_k z_k
@@ -1601,8 +1585,11 @@ def _gradient_label_shifted_single(z, gamma, out):
         if not usable:  # NaN, +inf or no finite logit: the row has no softmax
             out[r] = np.nan
             continue
+        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
+        top = z[following, 0]
         for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
             out[r, i] = _exp_shifted_float32(z[r, i], m)
+            top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
         if z[r, g] < m:  # the maximum is among the others: their sum >= 1 >= the label's
             estimate0 = 0.0
             for i in range(K):  # their plain sum, in float64
@@ -1613,18 +1600,12 @@ def _gradient_label_shifted_single(z, gamma, out):
             for i in range(K):  # their plain sum, in float64
                 estimate0 = _add_reassoc(estimate0, float(out[r, i]) if i != g else 0.0)
         s0 = estimate0  # the plain sum over i, skipping i = g
+        m_ahead = float(top)
+        usable_ahead = -math.inf < m_ahead < math.inf
+        known = r + 1 < rows
         h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
-        if r + 1 < rows:
-            top = z[r + 1, 0]
-            for k in range(K):
-                out[r, k] = _quotient_single(out[r, k], h0)
-                top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it
-            m_ahead = float(top)
-            usable_ahead = -math.inf < m_ahead < math.inf
-            known = True
-        else:
-            for k in range(K):
-                out[r, k] = _quotient_single(out[r, k], h0)
+        for k in range(K):
+            out[r, k] = _quotient_single(out[r, k], h0)
         out[r, g] = -_quotient_single(s0, h0)  # the label entry
     return -1  # every label in range
 
@@ -1967,185 +1948,6 @@ def _gradient_label_shifted_lanes_single(z, gamma, out):
     return -1  # every label in range
 
 
-@_jit
-def _softmax_shifted_long(z, out):
-    r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
-
-    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
-    Checker: proved, assumptions used: none
-    """
-    rows, K = z.shape[0], z.shape[1]
-    known = False  # whether m_ahead, usable_ahead hold row r's maximum
-    m_ahead, usable_ahead = 0.0, False
-    for r in range(rows):
-        if known:  # found while the previous row was written
-            m, usable = m_ahead, usable_ahead
-        else:
-            m, usable = _row_max_value(z, r)  # m = max_k z_k
-        known = False
-        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
-            out[r] = np.nan
-            continue
-        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
-        top = z[following, 0]
-        sigma0 = _split_point(K)
-        high0 = 0.0
-        low0 = 0.0
-        for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
-            out[r, i] = _exp_shifted(z[r, i], m)
-            top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
-            kept = out[r, i]
-            part = (kept + sigma0) - sigma0  # exact
-            high0 = _add_reassoc(high0, part)  # exact, in any order
-            low0 = _add_reassoc(low0, kept - part)
-        s0 = high0 + low0  # faithful sum over i
-        m_ahead = float(top)
-        usable_ahead = -math.inf < m_ahead < math.inf
-        known = r + 1 < rows
-        for k in range(K):
-            out[r, k] = _quotient(out[r, k], s0)
-
-
-@_jit
-def _gradient_label_shifted_long(z, gamma, out):
-    r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
-
-    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
-    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
-    Checker: proved, assumptions used: one_hot
-    """
-    rows, K = z.shape[0], z.shape[1]
-    known = False  # whether m_ahead, usable_ahead hold row r's maximum
-    m_ahead, usable_ahead = 0.0, False
-    for r in range(rows):
-        g = gamma[r]
-        if not 0 <= g < K:  # a label out of range: no entry of the row is read with it
-            return r
-        if known:  # found while the previous row was written
-            m, usable = m_ahead, usable_ahead
-        else:
-            m, usable = _row_max_value(z, r)  # m = max_k z_k
-        known = False
-        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
-            out[r] = np.nan
-            continue
-        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
-        top = z[following, 0]
-        if z[r, g] < m:  # the maximum is among the terms summed: s in [1, K]
-            sigma0 = _split_point(K)
-            high0 = 0.0
-            low0 = 0.0
-            for i in range(K):  # the terms of exp(-m + z[_i1]), split as they are written
-                out[r, i] = _exp_shifted(z[r, i], m)
-                top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
-                kept = out[r, i]
-                part = (kept + sigma0) - sigma0  # exact
-                high0 = _add_reassoc(high0, part)  # exact, in any order
-                low0 = _add_reassoc(low0, kept - part)
-            part = (out[r, g] + sigma0) - sigma0  # the skipped term's, as in the loop
-            high0 = high0 - part  # exact
-            low0 = low0 - (out[r, g] - part)
-            s0 = high0 + low0  # faithful sum over i
-        else:  # the label holds the maximum: the sum may be tiny, its split point found from it
-            estimate0 = 0.0
-            for i in range(K):  # the terms of exp(-m + z[_i1])
-                out[r, i] = _exp_shifted(z[r, i], m)
-                top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
-                estimate0 = _add_reassoc(estimate0, out[r, i] if i != g else 0.0)
-            s0 = _sum_split(out[r], g, estimate0)  # faithful sum over i, skipping i = g
-        m_ahead = float(top)
-        usable_ahead = -math.inf < m_ahead < math.inf
-        known = r + 1 < rows
-        h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
-        for k in range(K):
-            out[r, k] = _quotient(out[r, k], h0)
-        out[r, g] = -_quotient(s0, h0)  # the label entry
-    return -1  # every label in range
-
-
-@_jit
-def _softmax_shifted_long_single(z, out):
-    r"""y[k] = exp(-m + z[k])/Sum(exp(-m + z[i]), (i, 1, K))
-
-    Lowered from derive/derivations/shift_invariance.deriv, step 2 (line 10): y[k] = exp(-c + z[k])/Sum(exp(-c + z[i]), (i, 1, K)), with c = m
-    Checker: proved, assumptions used: none
-    """
-    rows, K = z.shape[0], z.shape[1]
-    known = False  # whether m_ahead, usable_ahead hold row r's maximum
-    m_ahead, usable_ahead = 0.0, False
-    for r in range(rows):
-        if known:  # found while the previous row was written
-            m, usable = m_ahead, usable_ahead
-        else:
-            m, usable = _row_max_value(z, r)  # m = max_k z_k
-        known = False
-        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
-            out[r] = np.nan
-            continue
-        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
-        top = z[following, 0]
-        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
-            out[r, i] = _exp_shifted_float32(z[r, i], m)
-            top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
-        estimate0 = 0.0
-        for i in range(K):  # their plain sum, in float64
-            estimate0 = _add_reassoc(estimate0, float(out[r, i]))
-        s0 = estimate0  # the plain sum over i
-        m_ahead = float(top)
-        usable_ahead = -math.inf < m_ahead < math.inf
-        known = r + 1 < rows
-        for k in range(K):
-            out[r, k] = _quotient_single(out[r, k], s0)
-
-
-@_jit
-def _gradient_label_shifted_long_single(z, gamma, out):
-    r"""Derivative(E, z[k]) = exp(-m + z[k])/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K))); at the label: -Sum((1 - KroneckerDelta(gamma, k))*exp(-m + z[k]), (k, 1, K))/(exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-m + z[i]), (i, 1, K)))
-
-    Lowered from derive/derivations/gradient_label.deriv, step 3 (line 11): Derivative(E, z[j]) = -KroneckerDelta(gamma, j) + y[j]
-    Lowered from derive/derivations/sum_split_at_label.deriv, step 1 (line 9): Sum(exp(-c + z[i]), (i, 1, K)) = exp(-c + z[gamma]) + Sum((1 - KroneckerDelta(gamma, i))*exp(-c + z[i]), (i, 1, K)), with c = m
-    Checker: proved, assumptions used: one_hot
-    """
-    rows, K = z.shape[0], z.shape[1]
-    known = False  # whether m_ahead, usable_ahead hold row r's maximum
-    m_ahead, usable_ahead = 0.0, False
-    for r in range(rows):
-        g = gamma[r]
-        if not 0 <= g < K:  # a label out of range: no entry of the row is read with it
-            return r
-        if known:  # found while the previous row was written
-            m, usable = m_ahead, usable_ahead
-        else:
-            m, usable = _row_max_value(z, r)  # m = max_k z_k
-        known = False
-        if not usable:  # NaN, +inf or no finite logit: the row has no softmax
-            out[r] = np.nan
-            continue
-        following = min(r + 1, rows - 1)  # the last row reads itself again: harmless
-        top = z[following, 0]
-        for i in range(K):  # the terms of exp(-m + z[_i1]), in float32
-            out[r, i] = _exp_shifted_float32(z[r, i], m)
-            top = _maximum(top, z[following, i])  # the next row's maximum, a NaN carried into it
-        if z[r, g] < m:  # the maximum is among the others: their sum >= 1 >= the label's
-            estimate0 = 0.0
-            for i in range(K):  # their plain sum, in float64
-                estimate0 = _add_reassoc(estimate0, float(out[r, i]))
-            estimate0 = estimate0 - float(out[r, g])
-        else:  # the label holds the maximum: the others are summed without it
-            estimate0 = 0.0
-            for i in range(K):  # their plain sum, in float64
-                estimate0 = _add_reassoc(estimate0, float(out[r, i]) if i != g else 0.0)
-        s0 = estimate0  # the plain sum over i, skipping i = g
-        m_ahead = float(top)
-        usable_ahead = -math.inf < m_ahead < math.inf
-        known = r + 1 < rows
-        h0 = (out[r, g] + s0)  # exp(-m + z[gamma]) + Sum((1 - KroneckerDelta(_i1, gamma))*exp(-m + z[_i1]), (...
-        for k in range(K):
-            out[r, k] = _quotient_single(out[r, k], h0)
-        out[r, g] = -_quotient_single(s0, h0)  # the label entry
-    return -1  # every label in range
-
-
 # ---------------------------------------------------------------------------
 # public functions
 
@@ -2165,15 +1967,10 @@ def _direct(z, axis, out, kernel, lanes):
             and type(axis) is int and (axis == -1 or axis == 1):
         rows, K = z.shape
         if K > 0 and z.dtype is _FLOAT64:
-            return lanes if K < _LANES_K and rows >= _LANES_ROWS else _row_kernel(kernel, K * 8)
+            return lanes if K < _LANES_K and rows >= _LANES_ROWS else kernel
         if K > 0 and z.dtype is _FLOAT32:
-            return _SINGLE[lanes if K < _LANES_K and rows >= _LANES_ROWS else _row_kernel(kernel, K * 4)]
+            return _SINGLE[lanes if K < _LANES_K and rows >= _LANES_ROWS else kernel]
     return None
-
-
-def _row_kernel(kernel, row_bytes):
-    """The row-by-row kernel, or its version for rows of more than _AHEAD_BYTES where it has one."""
-    return _LONG.get(kernel, kernel) if row_bytes > _AHEAD_BYTES else kernel
 
 
 def _direct_labels(z, target, axis, out, kernel, lanes):
@@ -2190,7 +1987,7 @@ def _layout(kernel, lanes, flat, out=None):
     """The kernel for this input: rows as lanes for many short rows, else row by row; for float32 results
     (out float32), the version that computes just enough for them (looked up by name: kernel + "_single")."""
     rows, K = flat.shape
-    chosen = lanes if K < _LANES_K and rows >= _LANES_ROWS else _row_kernel(kernel, K * flat.itemsize)
+    chosen = lanes if K < _LANES_K and rows >= _LANES_ROWS else kernel
     return _SINGLE[chosen] if out is not None and out.dtype is _FLOAT32 else chosen
 
 
@@ -2324,15 +2121,6 @@ _SINGLE = {
     _cross_entropy_soft_lanes: _cross_entropy_soft_lanes_single,
     _cross_entropy_label_lanes: _cross_entropy_label_lanes_single,
     _gradient_label_shifted_lanes: _gradient_label_shifted_lanes_single,
-    _softmax_shifted_long: _softmax_shifted_long_single,
-    _gradient_label_shifted_long: _gradient_label_shifted_long_single,
-}
-
-
-#: row-by-row kernels -> their versions for long rows
-_LONG = {
-    _softmax_shifted: _softmax_shifted_long,
-    _gradient_label_shifted: _gradient_label_shifted_long,
 }
 
 
@@ -2340,18 +2128,13 @@ def warm():
     r"""Compile (or load from numba's cache) every kernel for float32 and float64 input, so that no later
     call pays for compilation.  Returns the number of kernel signatures made ready."""
     ready = 0
-    # a few rows: row by row; _LANES_ROWS rows: the rows-as-lanes kernels; rows of more than _AHEAD_BYTES: the
-    # kernels for long rows (all but the Jacobian, whose K x K blocks would be large; its softmax is vjp's)
-    for dtype, rows, K in ((np.float64, 2, 3), (np.float32, 2, 3), (np.float64, _LANES_ROWS, 3),
-                           (np.float32, _LANES_ROWS, 3), (np.float64, 2, _AHEAD_BYTES // 8 + 1),
-                           (np.float32, 2, _AHEAD_BYTES // 4 + 1)):
-        z = np.zeros((rows, K), dtype)
+    for dtype, rows in ((np.float64, 2), (np.float32, 2), (np.float64, _LANES_ROWS), (np.float32, _LANES_ROWS)):
+        z = np.zeros((rows, 3), dtype)  # a few rows: row by row; _LANES_ROWS rows: the rows-as-lanes kernels
         labels = np.zeros(rows, np.int64)
-        soft = np.full((rows, K), 1.0 / K)
-        calls = [lambda: softmax(z), lambda: log_softmax(z), lambda: softmax_vjp(z, z),
-                 lambda: cross_entropy(z, labels), lambda: cross_entropy(z, soft),
-                 lambda: cross_entropy_grad(z, labels), lambda: cross_entropy_grad(z, soft)]
-        for call in calls + ([lambda: softmax_jacobian(z)] if K == 3 else []):
+        soft = np.full((rows, 3), 1.0 / 3.0)
+        for call in (lambda: softmax(z), lambda: log_softmax(z), lambda: softmax_jacobian(z),
+                     lambda: softmax_vjp(z, z), lambda: cross_entropy(z, labels), lambda: cross_entropy(z, soft),
+                     lambda: cross_entropy_grad(z, labels), lambda: cross_entropy_grad(z, soft)):
             call()
             ready += 1
     return ready

@@ -28,9 +28,9 @@ one rule per node type (``_Printer``):
   correctly rounded quotient without a divide per entry);
 * a row that has no softmax (NaN, +inf, or every entry -inf) is NaN in every
   result, the NumPy module's non-finite policy; the row maximum is one
-  ``_maximum`` reduction (llvm.maximum), which carries a NaN into it.  For rows of
-  at most ``_AHEAD_BYTES`` it is found for the next row in the loop that writes
-  this row's results (a pass fewer, and the next row is fetched meanwhile).
+  ``_maximum`` reduction (llvm.maximum), which carries a NaN into it; kernels
+  that need only its value find it for the next row in the loop that computes
+  this row's exps (a pass fewer, and the next row is fetched meanwhile).
 
 Many short rows (``lower_lanes``): blocks of rows are transposed so that rows are
 the SIMD lanes, the same steps run element-wise over the lanes, and the results
@@ -115,7 +115,6 @@ class Dialect:
     single: bool = False  # float32 results: exp to 1e-9 and plain float64 sums are exact enough
     float64_out: bool = False  # out is always float64: a sum's terms may be kept in out's row
     float32_exp: bool = False  # float32 logits and results: e^(z_i - m) in float32 arithmetic, kept in float32
-    long_rows: bool = False  # the next row's maximum found in the exps' loop, not the last one (rows > 12 KB)
 
 
 NUMBA = Dialect("numba", "{base}[r, {index}]", "", "_row_max(z, r)", "out[r] = np.nan", "np.empty(K)", False)
@@ -133,11 +132,6 @@ NUMBA_SINGLE = replace(NUMBA, name="numba, float32 results", single=True, float3
 #: kernels that have a float32-results twin are called with a float64 out only
 NUMBA_DOUBLE = replace(NUMBA, name="numba, float64 results", float64_out=True)
 LANES_SINGLE = replace(LANES, name="lanes, float32 results", single=True)
-#: rows of more than _AHEAD_BYTES (the runtime's): their kernels find the next row's maximum in the loop that
-#: computes the exps (compute-bound, it hides the next row's stream from memory), where short rows do it in
-#: the last loop (a pass fewer, all in the L1 cache; measured, the other way round each is 10-20% slower)
-NUMBA_DOUBLE_LONG = replace(NUMBA_DOUBLE, name="numba, float64 results, long rows", long_rows=True)
-NUMBA_SINGLE_LONG = replace(NUMBA_SINGLE, name="numba, float32 results, long rows", long_rows=True)
 
 
 class _Printer:
@@ -521,12 +515,13 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         body = [f"rows, K = {head}.shape[0], {head}.shape[1]"]
         body += [f"{entry.buffer} = {_FLOAT32_BUFFER if _float32_terms(entry, dialect) else dialect.buffer}"
                  for entry in printer.sums if not entry.in_out]
-    # the next row's maximum found while this row is computed: one pass over the row fewer
+    # the next row's maximum found in the loop that computes this row's exps: one pass over the row fewer, and
+    # that loop, compute-bound, hides the next row's stream from memory (measured against finding it in the
+    # last loop instead: faster at 17 of 20 shapes, up to 5x where that way hit a pathological case, 1.14x
+    # slower at 4096 x 1000 float64)
     ahead = looks_ahead(kernel, printer, expr, scatter, dialect)
-    if dialect.long_rows and not ahead:
-        raise LoweringError(f"kernel {kernel.name}: no long-rows version (it does not look ahead)")
     if ahead:
-        printer.ahead = dialect.long_rows  # in the exps' loop; else in the last loop
+        printer.ahead = True
         body += ["known = False  # whether m_ahead, usable_ahead hold row r's maximum",
                  "m_ahead, usable_ahead = 0.0, False"]
     body.append("for r in range(rows):")
@@ -536,7 +531,7 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         if not dialect.python:  # the Python dialect gets labels that _labels checked
             row += [_LABEL_CHECK.format(label="g"), "    return r"]
     if ahead:
-        row += ["if known:  # found while the previous row was written",
+        row += ["if known:  # found while the previous row was computed",
                 "    m, usable = m_ahead, usable_ahead",
                 "else:",
                 "    m, usable = _row_max_value(z, r)  # m = max_k z_k",
@@ -551,11 +546,11 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         width = "K" if kernel.output == "vec" else "1"
         row.append(f"    {dialect.nan_row.format(width=width)}")
         row.append("    continue")
-    if printer.ahead:
+    if ahead:
         row += ["following = min(r + 1, rows - 1)  # the last row reads itself again: harmless",
                 "top = z[following, 0]"]
     row += printer.sum_lines()
-    if printer.ahead:
+    if ahead:
         row += ["m_ahead = float(top)",
                 "usable_ahead = -math.inf < m_ahead < math.inf",
                 "known = r + 1 < rows"]
@@ -571,22 +566,8 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
             row.append(f"out[r][g] = {printer.code(scatter, {})}  # the label entry")
     elif kernel.output == "vec":
         row += printer.hoist(expr, k)
-        value = printer.code(expr, {k: 'k'})
-        if ahead and not printer.ahead:
-            row += ["if r + 1 < rows:",
-                    "    top = z[r + 1, 0]",
-                    "    for k in range(K):",
-                    f"        out[r, k] = {value}",
-                    "        top = _maximum(top, z[r + 1, k])  # the next row's maximum, a NaN carried into it",
-                    "    m_ahead = float(top)",
-                    "    usable_ahead = -math.inf < m_ahead < math.inf",
-                    "    known = True",
-                    "else:",
-                    "    for k in range(K):",
-                    f"        out[r, k] = {value}"]
-        else:
-            row.append("for k in range(K):")
-            row.append(f"    out[r, k] = {value}")
+        row.append("for k in range(K):")
+        row.append(f"    out[r, k] = {printer.code(expr, {k: 'k'})}")
         if scatter is not None:
             row.append(f"out[r, g] = {printer.code(scatter, {})}  # the label entry")
     elif kernel.output == "matrix" and not dialect.python:

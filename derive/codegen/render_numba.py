@@ -30,11 +30,6 @@ LANES_KERNELS = ("_softmax_shifted", "_log_softmax", "_cross_entropy_soft", "_cr
                  "_gradient_label_shifted")
 
 
-#: the kernels that also get a version for long rows (loops.NUMBA_DOUBLE_LONG: the next row's maximum found
-#: in the exps' loop); lowering any other kernel that way raises
-LONG_KERNELS = ("_softmax_shifted", "_gradient_label_shifted")
-
-
 def render(replacements=()) -> str:
     """The numba module's text (pure; byte-for-byte reproducible)."""
     derivations = kernel_module.derivations(replacements)
@@ -46,8 +41,5 @@ def render(replacements=()) -> str:
                             (loops.LANES_SINGLE, "_lanes_single")):
         rendered += [loop_kernel(kern, derivations, dialect, suffix=suffix) for kern in kernels
                      if kern.name in LANES_KERNELS]
-    for dialect, suffix in ((loops.NUMBA_DOUBLE_LONG, "_long"), (loops.NUMBA_SINGLE_LONG, "_long_single")):
-        rendered += [loop_kernel(kern, derivations, dialect, suffix=suffix) for kern in kernels
-                     if kern.name in LONG_KERNELS]
     return fill_template(TEMPLATE, kernels, derivations, kernels=rendered, runtime=runtime_source(),
                          runtime_numba=runtime_source("runtime_numba.py"))

@@ -409,14 +409,6 @@ def _quotient_single_by(a, b, inverse):
     return a * inverse
 
 
-#: rows of at most this many bytes take the kernels that find the next row's maximum in the loop that writes
-#: their results: that loop then holds three rows (this one's logits and results, the next one's logits) in the
-#: L1 cache, a quarter of its 48 KB each at most; longer rows take the *_long kernels, which find it in the
-#: loop that computes the exps (measured: 1024 x 4000 float64, 32 KB rows, 1.09x slower the first way, 0.86x
-#: the second; 4096 x 1000, 8 KB rows, 1.15x slower the second way)
-_AHEAD_BYTES = 12288
-
-
 @_jit
 def _row_max_value(z, r):
     """(m, usable) of row r of z, for kernels that do not need the index of the maximum: one max reduction in
