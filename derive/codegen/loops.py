@@ -519,7 +519,7 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
     # that loop, compute-bound, hides the next row's stream from memory (measured against finding it in the
     # last loop instead: faster at 17 of 20 shapes, up to 5x where that way hit a pathological case, 1.14x
     # slower at 4096 x 1000 float64)
-    ahead = looks_ahead(kernel, printer, expr, scatter, dialect)
+    ahead = _looks_ahead(kernel, printer, expr, scatter, dialect)
     if ahead:
         printer.ahead = True
         body += ["known = False  # whether m_ahead, usable_ahead hold row r's maximum",
@@ -576,6 +576,8 @@ def _lower_rows(kernel, expr, scatter, dialect: Dialect, out_sum: int | None = N
         row.append(f"        out[r, j, k] = {printer.code(expr, {k: 'k', j: 'j'})}")
     else:
         raise LoweringError(f"kernel {kernel.name}: unknown output kind {kernel.output}")
+    if ahead and not any(line.strip().startswith("top = _maximum(top, z[following, i])") for line in row):
+        raise LoweringError(f"kernel {kernel.name}: no loop found the next row's maximum")  # never a wrong m
     body += ["    " + line for line in row]
     if "gamma" in inputs and not dialect.python:
         body.append("return -1  # every label in range")
@@ -684,11 +686,13 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
     return LoopKernel(kernel.name, ", ".join(inputs + ["out"]), body)
 
 
-def looks_ahead(kernel, printer: _Printer, expr, scatter, dialect: Dialect) -> bool:
+def _looks_ahead(kernel, printer: _Printer, expr, scatter, dialect: Dialect) -> bool:
     """Whether a row-by-row numba kernel finds the next row's maximum while it computes this row: kernels that
-    read logits, write a vector and need only the maximum's value (not its index)."""
+    read logits, write a vector, need only the maximum's value (not its index) and whose first sum is over
+    e^(z_i - m), the loop every row with a softmax runs."""
     return not dialect.python and not dialect.lane and "z" in kernel.inputs and kernel.output == "vec" \
-        and not _uses_mu(printer, expr, scatter)
+        and not _uses_mu(printer, expr, scatter) and bool(printer.sums) \
+        and isinstance(printer.sums[0].term, sp.exp) and _shifted_operand(printer.sums[0].term.args[0]) is not None
 
 
 def _uses_mu(printer: _Printer, expr, scatter) -> bool:
