@@ -26,10 +26,22 @@ Z = np.zeros((2, 3))
     (lambda g: g.cross_entropy(Z, np.array(["x", "y"])), TypeError,
      "target must be integer class labels or float soft targets"),
     (lambda g: g.softmax_vjp(Z, np.zeros((3, 2))), ValueError, r"v must have the shape of z"),
+    # int64 label arrays, which the numba module's direct path takes, beside logits it must not take
+    (lambda g: g.cross_entropy_grad(np.array(1.0), np.array([0])), ValueError, "scalar"),
+    (lambda g: g.cross_entropy(np.array(1.0), np.array([0])), ValueError, "scalar"),
+    (lambda g: g.cross_entropy_grad(np.zeros(3), np.array([1])), ValueError, r"labels must have the batch shape \(\)"),
+    (lambda g: g.cross_entropy_grad([[0.0, 1.0]], np.array([2])), ValueError, r"label 2 at \(0,\)"),
+    (lambda g: g.cross_entropy_grad(np.zeros((2, 0)), np.array([0, 0])), ValueError, "class axis of z is empty"),
 ])
 def test_bad_input_is_named(g, call, error, match):
     with pytest.raises(error, match=match):
         call(g)
+
+
+def test_logits_as_lists_with_label_arrays_give_what_arrays_give(g):
+    z, labels = [[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]], np.array([2, 0])
+    for name in ("cross_entropy_grad", "cross_entropy"):
+        assert np.array_equal(getattr(g, name)(z, labels), getattr(g, name)(np.array(z), labels)), name
 
 
 def test_integer_logits_are_computed_as_float64(g):
