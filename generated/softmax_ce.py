@@ -48,7 +48,8 @@ _SCALAR_SIGMA = 1 << 12  # block sizes from which _row_sums tries one split poin
 
 def _diagonal(matrices):
     """A writeable view of the diagonals of a C-contiguous (rows, K, K) array, shape (rows, K)."""
-    return matrices.reshape(matrices.shape[0], -1)[:, :: matrices.shape[-1] + 1]
+    rows, size = matrices.shape[0], matrices.shape[-1]
+    return matrices.reshape(rows, size * size)[:, :: size + 1]  # not -1: a batch of 0 rows has no size to infer
 
 
 def _dtype_of(name, a):
@@ -838,9 +839,15 @@ def _gradient_label_shifted_py(z, gamma, out):
 _BOUNDED = {_softmax_shifted_py, _gradient_label_shifted_py}
 
 
+#: the kernel that gives one value per row (the others give K)
+_ONE_PER_ROW = {_cross_entropy_label_py}
+
+
 def _tiny(kernel, flat, dtype, *per_row):
     """A Python-float kernel's (rows, K) or (rows, 1) result for an input of at most _TINY entries, as an
     array of dtype (each entry rounded once)."""
+    if flat.shape[0] == 0:  # no rows (a batch of size 0): only the result's shape to give
+        return np.empty((0, 1 if kernel in _ONE_PER_ROW else flat.shape[1]), dtype)
     rows = [None] * flat.shape[0]
     kernel(flat.tolist(), *[a.tolist() for a in per_row], rows)
     if dtype == np.float64 or kernel in _BOUNDED:

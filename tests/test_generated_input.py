@@ -38,6 +38,17 @@ def test_bad_input_is_named(g, call, error, match):
         call(g)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_batch_of_no_rows_gives_results_of_no_rows(g, dtype):
+    z = np.zeros((0, 3), dtype)
+    labels, soft = np.zeros(0, np.int64), np.zeros((0, 3))
+    for result, shape in ((g.softmax(z), (0, 3)), (g.log_softmax(z), (0, 3)), (g.cross_entropy(z, labels), (0,)),
+                          (g.cross_entropy(z, soft), (0,)), (g.cross_entropy_grad(z, labels), (0, 3)),
+                          (g.cross_entropy_grad(z, soft), (0, 3)), (g.softmax_vjp(z, z), (0, 3)),
+                          (g.softmax_jacobian(z), (0, 3, 3))):
+        assert result.shape == shape and result.dtype == dtype, (result.shape, result.dtype, shape)
+
+
 def test_logits_as_lists_with_label_arrays_give_what_arrays_give(g):
     z, labels = [[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]], np.array([2, 0])
     for name in ("cross_entropy_grad", "cross_entropy"):

@@ -20,7 +20,8 @@ _SCALAR_SIGMA = 1 << 12  # block sizes from which _row_sums tries one split poin
 
 def _diagonal(matrices):
     """A writeable view of the diagonals of a C-contiguous (rows, K, K) array, shape (rows, K)."""
-    return matrices.reshape(matrices.shape[0], -1)[:, :: matrices.shape[-1] + 1]
+    rows, size = matrices.shape[0], matrices.shape[-1]
+    return matrices.reshape(rows, size * size)[:, :: size + 1]  # not -1: a batch of 0 rows has no size to infer
 
 
 def _dtype_of(name, a):
