@@ -292,22 +292,27 @@ def test_pow2_read_off_a_rounded_float(rt):
         assert t - rt._ROUND == n and compiled(t) == rt._pow2_rounded(t) == math.ldexp(1.0, n), n
 
 
-@needs_numba
-def test_quotient_is_the_correctly_rounded_division(rt):
+def _divide_all(helper):
+    """a[n] / b for every n, compiled, by the runtime's division `helper` (as the kernels call it in a loop)."""
     import numba
 
     @numba.njit
     def divide_all(a, b, out):
         for n in range(a.shape[0]):
-            out[n] = rt._quotient(a[n], b)
+            out[n] = helper(a[n], b)
+        return out
 
+    return lambda a, b: divide_all(a, b, np.empty_like(a))
+
+
+@needs_numba
+def test_quotient_is_the_correctly_rounded_division(rt):
+    divide_all = _divide_all(rt._quotient)
     rng = np.random.default_rng(3)
     for _ in range(20):
         b = float(np.exp(rng.uniform(0, 40)) * rng.uniform(1, 2))  # a partition sum: >= 1
         a = rng.uniform(0, 1, 50_000) * np.exp(rng.uniform(-690, 0, 50_000))
-        got = np.empty_like(a)
-        divide_all(a, b, got)
-        np.testing.assert_array_equal(got, a / b)
+        np.testing.assert_array_equal(divide_all(a, b), a / b)
     assert rt._quotient(1.0, 3.0) == 1.0 / 3.0 and rt._quotient(0.0, 7.0) == 0.0
 
 
@@ -315,19 +320,12 @@ def test_float32_quotient_is_rounded_once_from_float32_arithmetic(rt):
     # a float32 term divided by a float64 sum: 1/b as two float32 parts and one FMA; the float32 result must be
     # the correctly rounded quotient a / b, or at worst the other neighbour of an exact quotient within 2^-40
     # of the midpoint (the product is formed to 2^-47)
-    import numba
-
-    @numba.njit
-    def divide_all(a, b, out):
-        for n in range(a.shape[0]):
-            out[n] = rt._quotient_single(a[n], b)
-
+    divide_all = _divide_all(rt._quotient_single)
     rng = np.random.default_rng(8)
     for _ in range(10):
         b = float(np.exp(rng.uniform(0, 10)) * rng.uniform(1, 2))
         a = (rng.uniform(0.5, 1, 100_000) * np.exp2(rng.integers(-140, 1, 100_000))).astype(np.float32)
-        got = np.empty_like(a)
-        divide_all(a, b, got)
+        got = divide_all(a, b)
         assert got.dtype == np.float32
         exact = a.astype(np.float64) / b  # 2^-53 relative: far finer than float32
         rounded = exact.astype(np.float32)
