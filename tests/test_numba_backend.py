@@ -318,8 +318,8 @@ def test_quotient_is_the_correctly_rounded_division(rt):
 
 def test_float32_quotient_is_rounded_once_from_float32_arithmetic(rt):
     # a float32 term divided by a float64 sum: 1/b as two float32 parts and one FMA; the float32 result must be
-    # the correctly rounded quotient a / b, or at worst the other neighbour of an exact quotient within 2^-40
-    # of the midpoint (the product is formed to 2^-47)
+    # the correctly rounded quotient a / b, or at worst the other neighbour of a quotient within 2^-20 ulp of
+    # the midpoint between two floats (the product is formed to 2^-47)
     divide_all = _divide_all(rt._quotient_single)
     rng = np.random.default_rng(8)
     for _ in range(10):
