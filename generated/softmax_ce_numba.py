@@ -528,8 +528,11 @@ def _pow2_rounded_compiled(t):
 
 
 def _scale(p, n):
-    """p * 2^n rounded once (inf beyond the range), for 0.5 <= p <= 2 and an integer-valued float
-    -1076 <= n <= 1024 (in Python, math.ldexp)."""
+    """p * 2^n rounded once in p's precision, subnormal results included: a float64 0.5 <= p <= 2 and an
+    integer-valued -1076 <= n <= 1024 (inf beyond the range), or a float32 p and float32 -160 <= n <= 0 (in
+    Python: math.ldexp, exact in float64, then rounded once to float32 for a float32 p)."""
+    if isinstance(p, np.float32):
+        return np.float32(math.ldexp(float(p), int(n)))
     try:
         return math.ldexp(p, int(n))
     except OverflowError:
@@ -539,8 +542,13 @@ def _scale(p, n):
 @_overload(_scale, inline="always")
 def _scale_compiled(p, n):
     if _has_scalef():
-        def impl(p, n):  # one vscalefpd, subnormal results without a slow path (measured: exp 185 -> 166 us
-            return _ldexp_intrinsic(p, n)  # at 256 x 1000, 283 -> 164 us on arguments down to -745)
+        def impl(p, n):  # one vscalefpd (vscalefps), subnormal results without a slow path (measured: exp 185
+            return _ldexp_intrinsic(p, n)  # -> 166 us at 256 x 1000, 283 -> 164 us on arguments down to -745)
+    elif p == _types.float32:
+        def impl(p, n):  # 2^n from exponent bits in two halves, each >= 2^-80 and normal: one rounding
+            whole = int(n)
+            half = whole >> 1
+            return p * _bits_as_float32((half + 127) << 23) * _bits_as_float32((whole - half + 127) << 23)
     else:
         def impl(p, n):  # 2^n from exponent bits, in two halves so that subnormal results need no branch
             whole = int(n)
@@ -608,25 +616,6 @@ def _exp_shifted_single(zk, m):
     return p * _pow2_rounded(rounded)  # 2^n >= 2^-217 is normal: from bits (256 x 1000 softmax 113 -> 103 us)
 
 
-def _scale_float32(p, n):
-    """p * 2^n rounded once to float32 (subnormal results included), for a float32 0.5 <= p <= 2 and an
-    integer-valued float32 -160 <= n <= 0 (in Python: exact in float64, then rounded once)."""
-    return np.float32(math.ldexp(float(p), int(n)))
-
-
-@_overload(_scale_float32, inline="always")
-def _scale_float32_compiled(p, n):
-    if _has_scalef():
-        def impl(p, n):  # one vscalefps
-            return _ldexp_intrinsic(p, n)
-    else:
-        def impl(p, n):  # 2^n from exponent bits in two halves, each >= 2^-80 and normal: one rounding
-            whole = int(n)
-            half = whole >> 1
-            return p * _bits_as_float32((half + 127) << 23) * _bits_as_float32((whole - half + 127) << 23)
-    return impl
-
-
 @numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _exp_shifted_float32(zk, m):
     """e^(z_k - m) <= 1 in float32 arithmetic, for float32 logits z_k and their maximum m (exact in float32):
@@ -651,7 +640,7 @@ def _exp_shifted_float32(zk, m):
     c = _F32_TAYLOR
     q = (c[2] + r * c[3]) + r2 * ((c[4] + r * c[5]) + r2 * (c[6] + r * c[7]))
     a = c[0] + r
-    return _scale_float32(a + (((c[0] - a) + r) + r2 * q), n)  # 1 + r as a pair: one rounding at the end
+    return _scale(a + (((c[0] - a) + r) + r2 * q), n)  # 1 + r as a pair: one rounding at the end
 
 
 @_jit

@@ -9,8 +9,8 @@ tests/test_generated_*.py and test_autodiff_peers.py on both).  Here:
 * ``_row_max``: the non-finite policy and the least index of the maximum, a NaN found in any position;
 * ``_exp_shifted_float32`` (float32 arithmetic) within 0.85 ulp of float32 on 280 000 points, subnormal and
   zero results included, and its remainder carried;
-* ``_maximum``, ``_fma`` and ``_quotient`` (Markstein's division) against exact references; ``_scale`` and
-  ``_scale_float32`` (2^n rounded once) the same with and without AVX-512;
+* ``_maximum``, ``_fma`` and ``_quotient`` (Markstein's division) against exact references; ``_scale``
+  (2^n rounded once, float64 and float32) the same with and without AVX-512;
 * the lowering: loops from the proved expressions, an expression outside its rules refused;
 * the file: reproducible, numpy + numba + math only, the runtime copied verbatim, --check covers it;
 * ``derive warm``: compiles; without numba or without the file, a clear message, never a traceback.
@@ -356,11 +356,6 @@ def exps(x, out):
         out[i] = rt._exp_plus(x[i], 0.0)
 
 @numba.njit
-def run32(p, n, out):
-    for i in range(p.shape[0]):
-        out[i] = rt._scale_float32(p[i], n[i])
-
-@numba.njit
 def exps32(z, out):
     for i in range(z.shape[0]):
         out[i] = rt._exp_shifted_float32(z[i], 0.0)
@@ -376,7 +371,7 @@ p32 = rng.uniform(0.5, 2.0, 20000).astype(np.float32)
 n32 = rng.integers(-160, 1, 20000).astype(np.float32)
 z32 = np.concatenate([rng.uniform(-110, 0, 20000), [-103.5, -87.5, -np.inf]]).astype(np.float32)
 a32, b32 = np.empty_like(p32), np.empty_like(z32)
-run32(p32, n32, a32)
+run(p32, n32, a32)  # float32: the same helper at float32's width
 exps32(z32, b32)
 np.save(sys.argv[1], np.concatenate([a, b, a32, b32]))
 print(rt._has_scalef())
@@ -407,7 +402,7 @@ def test_scale_rounds_once_with_or_without_avx512(tmp_path):
     assert math.inf in expected and 0.0 in expected and min(e for e in expected if e) < 2.2250738585072014e-308
     np.testing.assert_array_equal(results[0][:20000], expected)
     np.testing.assert_array_equal(results[1], results[0])
-    # float32: _scale_float32 (vscalefps, or exponent bits in two halves) rounds p 2^n once, subnormals included
+    # float32: _scale (vscalefps, or float32 exponent bits in two halves) rounds p 2^n once, subnormals included
     x_size = 20005
     rng.uniform(-746, 710, 20000)  # x, drawn between the two in the probe
     p32 = rng.uniform(0.5, 2.0, 20000).astype(np.float32)
