@@ -318,6 +318,10 @@ class _Printer:
             lines.append(f"{entry.name} = {helper}({entry.array}, {entry.skip})  # sum over i{skipped}")
         return lines
 
+    def inverse_lines(self) -> list[str]:
+        """Rows as lanes: each divisor's inverse, once per row, for the divisions the printed code made."""
+        return _in_lanes([f"{name}[l] = 1.0 / {bottom}" for bottom, name in self.inverses.items()])
+
     def _term_lines(self, entry: _Sum, term: str) -> list[str]:
         """The line in a terms loop that writes term i; in the first one of a kernel that looks ahead, also the
         next row's maximum: that row streams in while this one's exps are computed, and its own pass is saved."""
@@ -654,14 +658,14 @@ def lower_lanes(kernel, expr, scatter=None, dialect: Dialect = LANES) -> LoopKer
         block += _in_lanes(printer.hoist(expr, k))
         entry = printer.code(expr, {k: 'k'})
         label = printer.code(scatter, {}) if scatter is not None else None
-        block += _in_lanes([f"{name}[l] = 1.0 / {bottom}" for bottom, name in printer.inverses.items()])
+        block += printer.inverse_lines()
         block += ["for k in range(K):", "    for l in range(n):", f"        result[k, l] = {entry}",
                   "for l in range(n):", "    for k in range(K):", "        out[start + l, k] = result[k, l]"]
         if label is not None:
             block += ["for l in range(n):", f"    out[start + l, g[l]] = {label}  # the label"]
     else:
         value = printer.code(expr, {})
-        block += _in_lanes([f"{name}[l] = 1.0 / {bottom}" for bottom, name in printer.inverses.items()])
+        block += printer.inverse_lines()
         block += ["for l in range(n):", f"    out[start + l, 0] = {value}"]
     block += ["for l in range(n):", "    if not usable[l]:  # NaN, +inf or no finite logit: no softmax",
               "        out[start + l] = np.nan"]
