@@ -142,15 +142,20 @@ def test_exp_carries_the_remainder_of_a_rounded_difference(rt, exp_many):
 
 @pytest.fixture(scope="module")
 def exp_float32_many(rt):
+    return _each(rt._exp_shifted_float32)
+
+
+def _each(helper):
+    """helper(a[n], b) for every n of the array a, compiled, as the kernels call the runtime's helpers in a loop."""
     import numba
 
     @numba.njit
-    def run(zs, m, out):
-        for n in range(zs.shape[0]):
-            out[n] = rt._exp_shifted_float32(zs[n], m)
+    def run(a, b, out):
+        for n in range(a.shape[0]):
+            out[n] = helper(a[n], b)
         return out
 
-    return lambda zs, m: run(zs, m, np.empty_like(zs))
+    return lambda a, b: run(a, b, np.empty_like(a))
 
 
 def _ulps_float32(got, exact):
@@ -292,22 +297,9 @@ def test_pow2_read_off_a_rounded_float(rt):
         assert t - rt._ROUND == n and compiled(t) == rt._pow2_rounded(t) == math.ldexp(1.0, n), n
 
 
-def _divide_all(helper):
-    """a[n] / b for every n, compiled, by the runtime's division `helper` (as the kernels call it in a loop)."""
-    import numba
-
-    @numba.njit
-    def divide_all(a, b, out):
-        for n in range(a.shape[0]):
-            out[n] = helper(a[n], b)
-        return out
-
-    return lambda a, b: divide_all(a, b, np.empty_like(a))
-
-
 @needs_numba
 def test_quotient_is_the_correctly_rounded_division(rt):
-    divide_all = _divide_all(rt._quotient)
+    divide_all = _each(rt._quotient)
     rng = np.random.default_rng(3)
     for _ in range(20):
         b = float(np.exp(rng.uniform(0, 40)) * rng.uniform(1, 2))  # a partition sum: >= 1
@@ -320,7 +312,7 @@ def test_float32_quotient_is_rounded_once_from_float32_arithmetic(rt):
     # a float32 term divided by a float64 sum: 1/b as two float32 parts and one FMA; the float32 result must be
     # the correctly rounded quotient a / b, or at worst the other neighbour of a quotient within 2^-20 ulp of
     # the midpoint between two floats (the product is formed to 2^-47)
-    divide_all = _divide_all(rt._quotient_single)
+    divide_all = _each(rt._quotient_single)
     rng = np.random.default_rng(8)
     for _ in range(10):
         b = float(np.exp(rng.uniform(0, 10)) * rng.uniform(1, 2))
